@@ -1,0 +1,114 @@
+// Engine: the transport-agnostic runtime of one worker (DESIGN §3).
+//
+// Owns the single writer thread (group commit), the executor threads that run
+// workflow coroutines, the timer service and the outbox publisher. Ingress is
+// handed over as decoded IngressMessages; their outcome is reported after the
+// commit that recorded them (record before ack). Store, clock, registry and
+// sink are borrowed and must outlive the Engine. All methods are thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "aion/engine/clock.h"
+#include "aion/engine/outbox_sink.h"
+#include "aion/engine/payload.h"
+#include "aion/engine/registry.h"
+#include "aion/engine/status.h"
+#include "aion/engine/store.h"
+
+namespace aion {
+
+// One decoded, validated ingress message (a start or a signal).
+struct IngressMessage {
+  enum class Kind { kStart, kSignal };
+  Kind kind = Kind::kStart;
+  std::string workflow_id;
+  // Identifies the message for deduplication across redeliveries and retries
+  // ("" = none). The bus derives it from request_id or the JetStream message.
+  std::string dedupe_key;
+  std::string workflow_type;  // kStart
+  std::string signal_name;    // kSignal
+  Payload input;
+  std::string request_id;
+};
+
+// What became of one IngressMessage. status is Ok, or the reason it was
+// refused: kAlreadyStarted, kNotFound (signal to an unknown id), kNotRunning,
+// kUnknownWorkflowType, kInvalidArgument; kUnavailable/kResourceExhausted mean
+// nothing was committed and the message must not be acked.
+struct IngressOutcome {
+  Status status;
+  bool duplicate = false;  // its dedupe key was already recorded; nothing new written
+  std::string run_id;
+  std::uint64_t seq = 0;  // the event it produced (0 if none)
+};
+
+using IngressCallback = std::function<void(std::vector<IngressOutcome>)>;
+
+struct EngineOptions {
+  Store* store = nullptr;                     // required
+  const WorkflowRegistry* registry = nullptr;  // required
+  Clock* clock = &SystemClock::Get();
+  OutboxSink* outbox = nullptr;  // null: committed rows are deleted unpublished
+  int executor_threads = 2;      // threads that run workflow code
+  std::size_t max_batch_items = 4096;  // writer work items per group commit
+};
+
+// What `describe` shows.
+struct Description {
+  WorkflowRecord record;
+  std::string parked_error;  // non-empty while the run is parked (e.g. nondeterminism)
+  bool resident = false;     // held in memory as a live coroutine
+};
+
+// The end of a run.
+struct Outcome {
+  WorkflowStatus status = WorkflowStatus::WORKFLOW_STATUS_UNSPECIFIED;
+  std::string run_id;
+  Payload output;           // completed
+  std::string failure;      // failed: the message
+};
+
+class Engine {
+ public:
+  // Opens the engine and recovers: republishes the outbox, rebuilds open runs
+  // by replay and fires timers that fell due while it was down.
+  static Result<std::unique_ptr<Engine>> Open(EngineOptions options);
+  virtual ~Engine() = default;
+
+  // Stops taking work, finishes the commit in flight (its callbacks run) and
+  // joins all threads. Idempotent; the destructor calls it.
+  virtual void Shutdown() = 0;
+
+  // Records a batch; `done` runs once, after the commit, on the writer thread,
+  // with one outcome per message in order. Must not block for long.
+  virtual void Submit(std::vector<IngressMessage> batch, IngressCallback done) = 0;
+
+  // Blocking conveniences for embedded use.
+  virtual IngressOutcome Start(std::string workflow_id, std::string workflow_type, Payload input,
+                               std::string request_id = "") = 0;
+  virtual IngressOutcome Signal(std::string workflow_id, std::string signal_name, Payload input,
+                                std::string request_id = "") = 0;
+
+  virtual Result<Description> Describe(std::string_view workflow_id) = 0;
+  virtual Result<std::vector<HistoryEvent>> History(std::string_view workflow_id) = 0;
+
+  // Calls `cb` once when the current run of `workflow_id` is terminal
+  // (immediately if it already is; kNotFound if the id is unknown). Returns a
+  // token for CancelOnClosed. `cb` may run on any engine thread.
+  virtual std::uint64_t OnClosed(std::string_view workflow_id,
+                                 std::function<void(Result<Outcome>)> cb) = 0;
+  // After it returns, the callback of `token` will not run (if not already).
+  virtual void CancelOnClosed(std::uint64_t token) = 0;
+  // Blocks until the run is terminal or `timeout` (kDeadlineExceeded) passes.
+  virtual Result<Outcome> AwaitResult(std::string_view workflow_id,
+                                      std::chrono::milliseconds timeout) = 0;
+};
+
+}  // namespace aion
