@@ -8,7 +8,6 @@ PACKAGES=(
   libnats-dev nats-server liblmdb-dev lmdb-utils
   libprotobuf-dev protobuf-compiler
   libspdlog-dev libboost-test-dev libcli11-dev nlohmann-json3-dev
-  nodejs npm
 )
 
 missing=()
