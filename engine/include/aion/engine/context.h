@@ -1,0 +1,233 @@
+// Context: everything workflow code may use besides its own variables.
+//
+// Time, randomness, ids and logging come only from here so that replaying a
+// history re-runs the code to the same commands (DESIGN §4.5). A Context
+// belongs to one run and is used only from the coroutine of that run (one
+// thread at a time). Waits are awaitables: `co_await ctx.sleep(1s)`.
+#pragma once
+
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "aion/engine/clock.h"
+#include "aion/engine/payload.h"
+
+namespace aion {
+
+// Thrown into workflow code when a received payload does not convert to the
+// type the code asked for. Escaping the workflow, it fails the run.
+class PayloadError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+namespace detail {
+
+// One suspended wait of workflow code: on a timer, a signal, or both.
+struct Waiter {
+  enum class Woken { kNot, kTimer, kSignal };
+  std::coroutine_handle<> handle;
+  Woken woken = Woken::kNot;
+  Payload signal;  // set when woken by a signal
+};
+
+// What a run offers its Context. Implemented by the runtime; one per run.
+class RunCore {
+ public:
+  virtual ~RunCore() = default;
+  virtual const std::string& WorkflowId() const = 0;
+  virtual const std::string& RunId() const = 0;
+  virtual Timestamp Now() const = 0;  // time of the input being processed
+  virtual std::uint64_t NextRandom() = 0;
+  virtual bool Replaying() const = 0;
+
+  // Timers. Ids are unique within a run; "" asks for a generated one.
+  virtual std::string StartTimer(std::string_view id, Timestamp fire_at) = 0;
+  virtual void CancelTimer(const std::string& id) = 0;
+  virtual bool TimerFired(const std::string& id) const = 0;
+  virtual bool TimerPending(const std::string& id) const = 0;
+  // Signals are matched by (name, index): the n-th take of a name gets the
+  // n-th signal of that name, whenever it arrived.
+  virtual std::optional<Payload> TakeSignal(const std::string& name) = 0;
+  // Register/unregister a suspended wait. A woken waiter is unregistered by
+  // the core before its handle is resumed.
+  virtual void WaitTimer(const std::string& id, Waiter* w) = 0;
+  virtual void WaitSignal(const std::string& name, Waiter* w) = 0;
+  virtual void Forget(Waiter* w) = 0;
+};
+
+template <typename T>
+T FromPayload(const Payload& p) {
+  if constexpr (std::is_same_v<T, Payload>) {
+    return p;
+  } else {
+    auto j = ParseJsonPayload(p);
+    if (!j.ok()) throw PayloadError(j.status().message());
+    if constexpr (std::is_same_v<T, Json>) {
+      return *j;
+    } else {
+      try {
+        return j->template get<T>();
+      } catch (const std::exception& e) {
+        throw PayloadError(std::string("payload does not convert: ") + e.what());
+      }
+    }
+  }
+}
+
+template <typename T>
+Payload ToPayload(const T& v) {
+  if constexpr (std::is_same_v<T, Payload>) {
+    return v;
+  } else {
+    return JsonPayload(Json(v));
+  }
+}
+
+}  // namespace detail
+
+// A started timer. Awaiting it yields true when it fired, false when it was
+// cancelled first. Cancel() is a no-op once it fired.
+class Timer {
+ public:
+  Timer(detail::RunCore* core, std::string id) : core_(core), id_(std::move(id)) {}
+  const std::string& id() const { return id_; }
+  void Cancel() { core_->CancelTimer(id_); }
+
+  bool await_ready() const { return !core_->TimerPending(id_); }
+  void await_suspend(std::coroutine_handle<> h) {
+    waiter_.handle = h;
+    core_->WaitTimer(id_, &waiter_);
+  }
+  bool await_resume() const { return core_->TimerFired(id_); }
+
+ private:
+  detail::RunCore* core_;
+  std::string id_;
+  detail::Waiter waiter_;
+};
+
+// Awaiting yields the next signal `name` (by index) converted to T.
+// `.within(d)` yields std::optional<T>: nullopt when d passes first.
+template <typename T>
+class SignalAwaitable {
+ public:
+  SignalAwaitable(detail::RunCore* core, std::string name) : core_(core), name_(std::move(name)) {}
+
+  bool await_ready() {
+    got_ = core_->TakeSignal(name_);
+    return got_.has_value();
+  }
+  void await_suspend(std::coroutine_handle<> h) {
+    waiter_.handle = h;
+    core_->WaitSignal(name_, &waiter_);
+  }
+  T await_resume() {
+    return detail::FromPayload<T>(got_ ? *got_ : waiter_.signal);
+  }
+
+  class Within {
+   public:
+    Within(detail::RunCore* core, std::string name, Micros timeout)
+        : core_(core), name_(std::move(name)), timeout_(timeout) {}
+    bool await_ready() {
+      got_ = core_->TakeSignal(name_);
+      return got_.has_value();
+    }
+    void await_suspend(std::coroutine_handle<> h) {
+      waiter_.handle = h;
+      timer_ = core_->StartTimer("", core_->Now() + timeout_.count());
+      core_->WaitSignal(name_, &waiter_);
+      core_->WaitTimer(timer_, &waiter_);
+    }
+    std::optional<T> await_resume() {
+      if (got_) return detail::FromPayload<T>(*got_);
+      if (waiter_.woken == detail::Waiter::Woken::kSignal) {
+        core_->CancelTimer(timer_);
+        return detail::FromPayload<T>(waiter_.signal);
+      }
+      return std::nullopt;
+    }
+
+   private:
+    detail::RunCore* core_;
+    std::string name_;
+    Micros timeout_;
+    std::string timer_;
+    std::optional<Payload> got_;
+    detail::Waiter waiter_;
+  };
+
+  template <typename Rep, typename Period>
+  Within within(std::chrono::duration<Rep, Period> timeout) {
+    return Within(core_, name_, std::chrono::duration_cast<Micros>(timeout));
+  }
+
+ private:
+  detail::RunCore* core_;
+  std::string name_;
+  std::optional<Payload> got_;
+  detail::Waiter waiter_;
+};
+
+// Logs through spdlog with the workflow id; silent while replaying history.
+class WorkflowLogger {
+ public:
+  explicit WorkflowLogger(const detail::RunCore* core) : core_(core) {}
+  void info(std::string_view msg) const;
+  void warn(std::string_view msg) const;
+  void error(std::string_view msg) const;
+
+ private:
+  const detail::RunCore* core_;
+};
+
+class Context {
+ public:
+  explicit Context(detail::RunCore* core) : core_(core), logger_(core) {}
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  const std::string& workflow_id() const { return core_->WorkflowId(); }
+  const std::string& run_id() const { return core_->RunId(); }
+  // Deterministic time: when the input the code is reacting to was recorded.
+  std::chrono::system_clock::time_point now() const {
+    return std::chrono::system_clock::time_point(Micros(core_->Now()));
+  }
+  Timestamp now_us() const { return core_->Now(); }
+  // Deterministic pseudo-random numbers, seeded by the run id.
+  std::uint64_t random() { return core_->NextRandom(); }
+  // A deterministic RFC 4122 version-4 style UUID drawn from random().
+  std::string uuid();
+  const WorkflowLogger& log() const { return logger_; }
+
+  // Durable sleep.
+  template <typename Rep, typename Period>
+  Timer sleep(std::chrono::duration<Rep, Period> d) {
+    return timer("", d);
+  }
+  // A durable timer that can be cancelled; `name` ("" = generated) must be
+  // unique among the run's timers.
+  template <typename Rep, typename Period>
+  Timer timer(std::string_view name, std::chrono::duration<Rep, Period> d) {
+    const auto us = std::chrono::duration_cast<Micros>(d).count();
+    return Timer(core_, core_->StartTimer(name, core_->Now() + (us > 0 ? us : 0)));
+  }
+  // The next signal `name`, matched by (name, index).
+  template <typename T = Json>
+  SignalAwaitable<T> signal(std::string name) {
+    return SignalAwaitable<T>(core_, std::move(name));
+  }
+
+ private:
+  detail::RunCore* core_;
+  WorkflowLogger logger_;
+};
+
+}  // namespace aion

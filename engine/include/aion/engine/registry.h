@@ -1,0 +1,69 @@
+// WorkflowRegistry: the workflow types a worker can run, by name and version.
+//
+// Register every type before the Engine opens; afterwards the registry is
+// read-only and may be read from any thread. A workflow is a coroutine
+// `Task<Out>(Context&, In)` where In and Out convert to and from JSON
+// (nlohmann::json's to_json/from_json), or are Json or Payload themselves.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "aion/engine/context.h"
+#include "aion/engine/payload.h"
+#include "aion/engine/status.h"
+#include "aion/engine/task.h"
+
+namespace aion {
+
+struct WorkflowOptions {
+  // Code version recorded in WorkflowStarted; runs stay pinned to it.
+  std::string version = "1";
+};
+
+// A registered workflow type with its inputs and outputs as payloads.
+struct WorkflowDefinition {
+  std::string type;
+  WorkflowOptions options;
+  std::function<Task<Payload>(Context&, Payload)> run;
+};
+
+namespace detail {
+template <typename Out, typename In, typename Fn>
+Task<Payload> InvokeWorkflow(Fn fn, Context& ctx, Payload input) {
+  using Arg = std::remove_cvref_t<In>;
+  if constexpr (std::is_void_v<Out>) {
+    co_await fn(ctx, FromPayload<Arg>(input));
+    co_return JsonPayload(nullptr);
+  } else {
+    Out out = co_await fn(ctx, FromPayload<Arg>(input));
+    co_return ToPayload(out);
+  }
+}
+}  // namespace detail
+
+class WorkflowRegistry {
+ public:
+  // Registers `fn` under `type`; kInvalidArgument for a bad or duplicate name.
+  template <typename Out, typename In>
+  Status workflow(std::string type, Task<Out> (*fn)(Context&, In), WorkflowOptions options = {}) {
+    auto run = [fn](Context& ctx, Payload input) {
+      return detail::InvokeWorkflow<Out, In>(fn, ctx, std::move(input));
+    };
+    return Add(WorkflowDefinition{std::move(type), std::move(options), std::move(run)});
+  }
+
+  Status Add(WorkflowDefinition definition);
+  // nullptr if `type` is not registered.
+  const WorkflowDefinition* Find(std::string_view type) const;
+  std::vector<std::string> Types() const;
+
+ private:
+  std::map<std::string, WorkflowDefinition, std::less<>> definitions_;
+};
+
+}  // namespace aion
