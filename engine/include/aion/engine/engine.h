@@ -56,6 +56,7 @@ struct EngineOptions {
   const WorkflowRegistry* registry = nullptr;  // required
   Clock* clock = &SystemClock::Get();
   OutboxSink* outbox = nullptr;  // null: committed rows are deleted unpublished
+  std::uint32_t partition_count = 16;  // P of DESIGN §1, recorded per workflow
   int executor_threads = 2;      // threads that run workflow code
   std::size_t max_batch_items = 4096;  // writer work items per group commit
 };

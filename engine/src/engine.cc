@@ -1,0 +1,235 @@
+#include "aion/engine/engine.h"
+
+#include <atomic>
+#include <future>
+#include <map>
+
+#include <spdlog/spdlog.h>
+
+#include "outbox_relay.h"
+#include "run_host.h"
+#include "timer_service.h"
+#include "writer.h"
+
+namespace aion {
+namespace {
+
+// Calls close callbacks exactly once: whoever removes a token runs its callback.
+class CloseWaiters {
+ public:
+  using Callback = std::function<void(Result<Outcome>)>;
+
+  std::uint64_t Add(std::string_view id, Callback cb) {
+    std::lock_guard<std::mutex> g(mu_);
+    const std::uint64_t token = ++next_token_;
+    by_id_[std::string(id)][token] = std::move(cb);
+    ids_[token] = std::string(id);
+    return token;
+  }
+  // The callback of `token` if it was still waiting.
+  Callback Take(std::uint64_t token) {
+    std::lock_guard<std::mutex> g(mu_);
+    auto id = ids_.find(token);
+    if (id == ids_.end()) return nullptr;
+    auto& waiting = by_id_[id->second];
+    Callback cb = std::move(waiting[token]);
+    waiting.erase(token);
+    if (waiting.empty()) by_id_.erase(id->second);
+    ids_.erase(id);
+    return cb;
+  }
+  std::vector<Callback> TakeAll(const std::string& id) {
+    std::lock_guard<std::mutex> g(mu_);
+    std::vector<Callback> out;
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) return out;
+    for (auto& [token, cb] : it->second) {
+      out.push_back(std::move(cb));
+      ids_.erase(token);
+    }
+    by_id_.erase(it);
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  std::uint64_t next_token_ = 0;                                         // guarded by mu_
+  std::map<std::string, std::map<std::uint64_t, Callback>> by_id_;      // guarded by mu_
+  std::map<std::uint64_t, std::string> ids_;                            // guarded by mu_
+};
+
+class EngineImpl final : public Engine {
+ public:
+  explicit EngineImpl(EngineOptions options) : options_(std::move(options)) {
+    writer_ = std::make_unique<Writer>(options_, [this](const CommitEffects& e) { Apply(e); });
+    runs_ = std::make_unique<RunHost>(
+        options_, [this](const std::string& id, const std::string& run_id,
+                         std::vector<IssuedCommand> commands) {
+          writer_->SubmitCommands(id, run_id, std::move(commands));
+        });
+    timers_ = std::make_unique<TimerService>(options_, writer_.get());
+    relay_ = std::make_unique<OutboxRelay>(options_, writer_.get());
+  }
+
+  ~EngineImpl() override { Shutdown(); }
+
+  Status Recover() {
+    std::string after;
+    std::size_t count = 0;
+    while (true) {
+      auto page = options_.store->ListByStatus(records::WORKFLOW_STATUS_RUNNING, after, 1024);
+      if (!page.ok()) return page.status();
+      for (const WorkflowRecord& rec : *page) runs_->Notify(rec.workflow_id());
+      count += page->size();
+      if (page->size() < 1024) break;
+      after = page->back().workflow_id();
+    }
+    if (count > 0) spdlog::info("engine: rebuilding {} open workflows by replay", count);
+    return Status::Ok();
+  }
+
+  void Shutdown() override {
+    if (shut_down_.exchange(true)) return;
+    timers_->Stop();
+    relay_->Stop();
+    runs_->Stop();
+    writer_->Stop();  // finishes queued work; its callbacks ack
+  }
+
+  void Submit(std::vector<IngressMessage> batch, IngressCallback done) override {
+    writer_->SubmitIngress(std::move(batch), std::move(done));
+  }
+
+  IngressOutcome Start(std::string workflow_id, std::string workflow_type, Payload input,
+                       std::string request_id) override {
+    IngressMessage m;
+    m.kind = IngressMessage::Kind::kStart;
+    m.workflow_id = std::move(workflow_id);
+    m.workflow_type = std::move(workflow_type);
+    m.input = std::move(input);
+    m.dedupe_key = request_id.empty() ? "" : "start:" + m.workflow_id + ":" + request_id;
+    m.request_id = std::move(request_id);
+    return SubmitOne(std::move(m));
+  }
+
+  IngressOutcome Signal(std::string workflow_id, std::string signal_name, Payload input,
+                        std::string request_id) override {
+    IngressMessage m;
+    m.kind = IngressMessage::Kind::kSignal;
+    m.workflow_id = std::move(workflow_id);
+    m.signal_name = std::move(signal_name);
+    m.input = std::move(input);
+    m.dedupe_key = request_id.empty() ? "" : "signal:" + m.workflow_id + ":" + request_id;
+    m.request_id = std::move(request_id);
+    return SubmitOne(std::move(m));
+  }
+
+  Result<Description> Describe(std::string_view workflow_id) override {
+    auto rec = options_.store->GetWorkflow(workflow_id);
+    if (!rec.ok()) return rec.status();
+    Description d;
+    d.record = std::move(*rec);
+    d.parked_error = runs_->ParkedError(d.record.workflow_id());
+    d.resident = runs_->IsResident(d.record.workflow_id());
+    return d;
+  }
+
+  Result<std::vector<HistoryEvent>> History(std::string_view workflow_id) override {
+    auto rec = options_.store->GetWorkflow(workflow_id);
+    if (!rec.ok()) return rec.status();
+    return options_.store->ReadHistory(workflow_id, 1);
+  }
+
+  std::uint64_t OnClosed(std::string_view workflow_id,
+                         std::function<void(Result<Outcome>)> cb) override {
+    const std::uint64_t token = closes_.Add(workflow_id, std::move(cb));
+    // Registered first, checked second: a close committed in between is
+    // seen by one of the two paths, and Take makes sure only one calls back.
+    auto now = CurrentOutcome(workflow_id);
+    if (now.ok() && !now->has_value()) return token;  // still running
+    if (auto waiting = closes_.Take(token)) {
+      if (now.ok()) {
+        waiting(std::move(**now));
+      } else {
+        waiting(now.status());
+      }
+    }
+    return token;
+  }
+
+  void CancelOnClosed(std::uint64_t token) override { closes_.Take(token); }
+
+  Result<Outcome> AwaitResult(std::string_view workflow_id,
+                              std::chrono::milliseconds timeout) override {
+    auto done = std::make_shared<std::promise<Result<Outcome>>>();
+    auto result = done->get_future();
+    const std::uint64_t token =
+        OnClosed(workflow_id, [done](Result<Outcome> r) { done->set_value(std::move(r)); });
+    if (result.wait_for(timeout) == std::future_status::ready) return result.get();
+    if (closes_.Take(token) == nullptr) return result.get();  // closed just now
+    return Status{StatusCode::kDeadlineExceeded,
+                  "workflow '" + std::string(workflow_id) + "' did not close within " +
+                      std::to_string(timeout.count()) + " ms"};
+  }
+
+ private:
+  IngressOutcome SubmitOne(IngressMessage m) {
+    std::promise<IngressOutcome> done;
+    auto result = done.get_future();
+    std::vector<IngressMessage> batch;
+    batch.push_back(std::move(m));
+    Submit(std::move(batch),
+           [&done](std::vector<IngressOutcome> outcomes) { done.set_value(std::move(outcomes[0])); });
+    return result.get();
+  }
+
+  // nullopt while the run is open.
+  Result<std::optional<Outcome>> CurrentOutcome(std::string_view workflow_id) {
+    auto rec = options_.store->GetWorkflow(workflow_id);
+    if (!rec.ok()) return rec.status();
+    if (rec->status() == records::WORKFLOW_STATUS_RUNNING) return std::optional<Outcome>();
+    auto last = options_.store->ReadHistory(workflow_id, rec->head_seq(), 1);
+    if (!last.ok()) return last.status();
+    Outcome o;
+    o.status = rec->status();
+    o.run_id = rec->run_id();
+    for (const HistoryEvent& e : *last) {
+      if (e.has_workflow_completed()) o.output = e.workflow_completed().output();
+      if (e.has_workflow_failed()) o.failure = e.workflow_failed().message();
+    }
+    return std::optional<Outcome>(std::move(o));
+  }
+
+  // Runs on the writer thread after each commit.
+  void Apply(const CommitEffects& e) {
+    for (const std::string& id : e.wake) runs_->Notify(id);
+    for (const std::string& id : e.rebuild) runs_->Rebuild(id);
+    for (const auto& [id, outcome] : e.closed) {
+      for (auto& cb : closes_.TakeAll(id)) cb(outcome);
+    }
+    if (e.timers_added) timers_->Nudge();
+    if (e.outbox_added) relay_->Nudge();
+  }
+
+  const EngineOptions options_;
+  std::atomic<bool> shut_down_{false};
+  CloseWaiters closes_;
+  std::unique_ptr<Writer> writer_;
+  std::unique_ptr<RunHost> runs_;
+  std::unique_ptr<TimerService> timers_;
+  std::unique_ptr<OutboxRelay> relay_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
+  if (options.store == nullptr) return InvalidArgument("EngineOptions.store is required");
+  if (options.registry == nullptr) return InvalidArgument("EngineOptions.registry is required");
+  if (options.clock == nullptr) return InvalidArgument("EngineOptions.clock is null");
+  if (options.partition_count == 0) return InvalidArgument("partition_count must be positive");
+  auto engine = std::make_unique<EngineImpl>(std::move(options));
+  AION_RETURN_IF_ERROR(engine->Recover());
+  return std::unique_ptr<Engine>(std::move(engine));
+}
+
+}  // namespace aion

@@ -1,0 +1,75 @@
+#include "outbox_relay.h"
+
+#include <future>
+
+#include <spdlog/spdlog.h>
+
+namespace aion {
+namespace {
+constexpr std::size_t kRelayBatch = 256;
+}  // namespace
+
+OutboxRelay::OutboxRelay(const EngineOptions& options, Writer* writer)
+    : options_(options), writer_(writer), thread_([this] { Loop(); }) {}
+
+OutboxRelay::~OutboxRelay() { Stop(); }
+
+void OutboxRelay::Nudge() {
+  std::lock_guard<std::mutex> g(mu_);
+  nudged_ = true;
+  cv_.notify_all();
+}
+
+void OutboxRelay::Stop() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    stopping_ = true;
+    cv_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+bool OutboxRelay::Wait(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, timeout, [&] { return stopping_ || nudged_; });
+  nudged_ = false;
+  return !stopping_;
+}
+
+void OutboxRelay::Loop() {
+  // Real time on purpose: this paces retries of a broker, not workflow time.
+  while (Wait(std::chrono::seconds(5))) {
+    while (RelayOnce()) {
+      std::lock_guard<std::mutex> g(mu_);
+      if (stopping_) return;
+    }
+  }
+}
+
+bool OutboxRelay::RelayOnce() {
+  auto rows = options_.store->ReadOutbox("", kRelayBatch);
+  if (!rows.ok()) {
+    spdlog::warn("outbox: cannot read: {}", rows.status().ToString());
+    return false;
+  }
+  if (rows->empty()) return false;
+  std::vector<std::string> published;
+  for (const OutboxRow& row : *rows) {
+    const Status s = options_.outbox ? options_.outbox->Publish(row) : Status::Ok();
+    if (!s.ok()) {
+      spdlog::warn("outbox: publish of {} failed, will retry: {}", row.key(), s.ToString());
+      break;  // keep order: later rows wait for this one
+    }
+    published.push_back(row.key());
+  }
+  if (published.empty()) {
+    Wait(std::chrono::milliseconds(200));  // back off before retrying the broker
+    return false;
+  }
+  std::promise<Status> deleted;
+  auto result = deleted.get_future();
+  writer_->SubmitOutboxPublished(std::move(published), [&deleted](Status s) { deleted.set_value(s); });
+  return result.get().ok();
+}
+
+}  // namespace aion

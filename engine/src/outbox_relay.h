@@ -1,0 +1,39 @@
+// OutboxRelay: publishes committed outbox rows, then has the writer delete
+// them (invariant 4). At-least-once: a crash between publish and delete
+// republishes the row with the same key, which receivers dedupe. One thread;
+// Nudge() may be called from any thread.
+#pragma once
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "aion/engine/engine.h"
+#include "writer.h"
+
+namespace aion {
+
+class OutboxRelay {
+ public:
+  OutboxRelay(const EngineOptions& options, Writer* writer);
+  ~OutboxRelay();
+  void Nudge();  // new rows were committed
+  void Stop();   // idempotent
+
+ private:
+  void Loop();
+  // Publishes and deletes one round of rows; false if there were none.
+  bool RelayOnce();
+  // Waits for a nudge or `timeout`; false when stopping.
+  bool Wait(std::chrono::milliseconds timeout);
+
+  const EngineOptions options_;
+  Writer* writer_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool nudged_ = true;     // guarded by mu_; starts true to republish after a crash
+  bool stopping_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace aion

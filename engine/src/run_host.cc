@@ -1,0 +1,150 @@
+#include "run_host.h"
+
+#include <spdlog/spdlog.h>
+
+namespace aion {
+
+RunHost::RunHost(const EngineOptions& options, CommandSink commands)
+    : options_(options), commands_(std::move(commands)) {
+  const int n = options_.executor_threads > 0 ? options_.executor_threads : 1;
+  for (int i = 0; i < n; ++i) executors_.emplace_back([this] { ExecutorLoop(); });
+}
+
+RunHost::~RunHost() { Stop(); }
+
+void RunHost::Notify(const std::string& workflow_id) {
+  Run* run = nullptr;
+  {
+    std::lock_guard<std::mutex> g(runs_mu_);
+    if (parked_.count(workflow_id) != 0) return;  // parked runs wait for fixed code
+    auto& slot = runs_[workflow_id];
+    if (!slot) slot = std::make_unique<Run>(workflow_id);
+    run = slot.get();
+    // The CAS happens under runs_mu_ so Retire cannot free the run meanwhile.
+    int s = run->wake.load(std::memory_order_acquire);
+    while (true) {
+      if (s == kQueued || s == kRunningNotified) return;
+      const int next = s == kIdle ? kQueued : kRunningNotified;
+      if (run->wake.compare_exchange_weak(s, next, std::memory_order_acq_rel)) break;
+    }
+    if (s != kIdle) return;  // the executor holding it will run it again
+  }
+  std::lock_guard<std::mutex> g(queue_mu_);
+  queue_.push_back(run);
+  queue_cv_.notify_one();
+}
+
+void RunHost::Rebuild(const std::string& workflow_id) {
+  {
+    std::lock_guard<std::mutex> g(runs_mu_);
+    auto it = runs_.find(workflow_id);
+    if (it != runs_.end()) it->second->rebuild.store(true);
+  }
+  Notify(workflow_id);
+}
+
+std::string RunHost::ParkedError(const std::string& workflow_id) const {
+  std::lock_guard<std::mutex> g(runs_mu_);
+  auto it = parked_.find(workflow_id);
+  return it == parked_.end() ? "" : it->second;
+}
+
+bool RunHost::IsResident(const std::string& workflow_id) const {
+  std::lock_guard<std::mutex> g(runs_mu_);
+  return runs_.count(workflow_id) != 0;
+}
+
+std::size_t RunHost::ResidentCount() const {
+  std::lock_guard<std::mutex> g(runs_mu_);
+  return runs_.size();
+}
+
+void RunHost::Stop() {
+  {
+    std::lock_guard<std::mutex> g(queue_mu_);
+    stopping_ = true;
+    queue_cv_.notify_all();
+  }
+  for (auto& t : executors_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+void RunHost::ExecutorLoop() {
+  while (true) {
+    Run* run = nullptr;
+    {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;  // unexecuted runs are rebuilt by replay next time
+      run = queue_.front();
+      queue_.pop_front();
+    }
+    Execute(*run);
+  }
+}
+
+void RunHost::Execute(Run& run) {
+  run.wake.store(kRunning, std::memory_order_release);
+  while (true) {
+    if (Status s = CatchUp(run); !s.ok()) {
+      Park(run, s);
+      return;
+    }
+    if (!run.machine || run.machine->terminal_recorded()) {
+      if (TryRetire(run)) return;
+      run.machine.reset();  // a marker came in: perhaps a new run of the id
+      continue;
+    }
+    int expected = kRunning;
+    if (run.wake.compare_exchange_strong(expected, kIdle, std::memory_order_acq_rel)) return;
+    // A marker arrived while we ran: look at the store again.
+    run.wake.store(kRunning, std::memory_order_release);
+  }
+}
+
+Status RunHost::CatchUp(Run& run) {
+  Store& store = *options_.store;
+  if (run.rebuild.exchange(false)) run.machine.reset();
+  const bool rebuilding = run.machine == nullptr;
+  std::uint64_t from = 0;
+  if (rebuilding) {
+    auto rec = store.GetWorkflow(run.workflow_id);
+    if (rec.status().code() == StatusCode::kNotFound) return Status::Ok();  // nothing to run
+    if (!rec.ok()) return rec.status();
+    from = rec->run_start_seq();
+    run.machine = std::make_unique<RunMachine>(run.workflow_id, options_.registry);
+  } else {
+    from = run.machine->applied_seq() + 1;
+  }
+  auto events = store.ReadHistory(run.workflow_id, from);
+  if (!events.ok()) return events.status();
+  // Everything found while rebuilding already happened once: no logging.
+  run.machine->set_replaying(rebuilding);
+  for (const HistoryEvent& e : *events) AION_RETURN_IF_ERROR(run.machine->Apply(e));
+  run.machine->set_replaying(false);
+  auto commands = run.machine->TakeNewCommands();
+  if (!commands.empty()) commands_(run.workflow_id, run.machine->RunId(), std::move(commands));
+  return Status::Ok();
+}
+
+void RunHost::Park(Run& run, const Status& why) {
+  spdlog::error("run of '{}' parked: {}", run.workflow_id, why.ToString());
+  std::lock_guard<std::mutex> g(runs_mu_);
+  parked_[run.workflow_id] = why.ToString();
+  runs_.erase(run.workflow_id);  // later markers are refused while parked
+}
+
+bool RunHost::TryRetire(Run& run) {
+  // Notify changes wake states under runs_mu_, so this check and the erase
+  // are atomic with respect to markers; none can be lost here.
+  std::lock_guard<std::mutex> g(runs_mu_);
+  if (run.wake.load(std::memory_order_acquire) == kRunningNotified) {
+    run.wake.store(kRunning, std::memory_order_release);
+    return false;
+  }
+  runs_.erase(run.workflow_id);
+  return true;
+}
+
+}  // namespace aion

@@ -1,0 +1,81 @@
+// RunHost: the resident runs of an engine and the executor threads that
+// drive them.
+//
+// Notify(id) is the mailbox marker: it only wakes; the run then reads what is
+// durable in the Store (invariant 3). Each run has a wake state
+// (idle -> queued -> running -> running+notified) changed with atomic CAS so a
+// marker that arrives while the run is executing makes it execute again: no
+// wakeup is lost under any interleaving and surplus wakes are harmless
+// (invariant 7). Notify may be called from any thread; a run is executed by
+// one executor at a time.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "aion/engine/engine.h"
+#include "run_machine.h"
+
+namespace aion {
+
+class RunHost {
+ public:
+  // Hands the commands a run issued to the writer.
+  using CommandSink = std::function<void(const std::string& workflow_id, const std::string& run_id,
+                                         std::vector<IssuedCommand> commands)>;
+  RunHost(const EngineOptions& options, CommandSink commands);
+  ~RunHost();
+
+  // Wakes the run of `workflow_id`, making it resident if it is not.
+  void Notify(const std::string& workflow_id);
+  // Drops the resident state so the next Notify rebuilds the run by replay.
+  void Rebuild(const std::string& workflow_id);
+  // "" if the run is not parked; else why it is.
+  std::string ParkedError(const std::string& workflow_id) const;
+  bool IsResident(const std::string& workflow_id) const;
+  std::size_t ResidentCount() const;
+  // Lets running executions finish, then joins the executors. Idempotent.
+  void Stop();
+
+ private:
+  enum WakeState : int { kIdle, kQueued, kRunning, kRunningNotified };
+  struct Run {
+    explicit Run(std::string id) : workflow_id(std::move(id)) {}
+    const std::string workflow_id;
+    std::atomic<int> wake{kIdle};
+    std::atomic<bool> rebuild{false};
+    // Touched only by the executor that holds the run in kRunning*.
+    std::unique_ptr<RunMachine> machine;
+  };
+
+  void ExecutorLoop();
+  void Execute(Run& run);
+  // Brings the machine up to the durable history and sends its new commands.
+  Status CatchUp(Run& run);
+  void Park(Run& run, const Status& why);
+  // Frees a run whose work is done unless a marker arrived meanwhile.
+  bool TryRetire(Run& run);
+
+  const EngineOptions options_;
+  CommandSink commands_;
+
+  mutable std::mutex runs_mu_;
+  std::unordered_map<std::string, std::unique_ptr<Run>> runs_;  // guarded by runs_mu_
+  std::unordered_map<std::string, std::string> parked_;          // guarded by runs_mu_
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<Run*> queue_;  // guarded by queue_mu_
+  bool stopping_ = false;   // guarded by queue_mu_
+  std::vector<std::thread> executors_;
+};
+
+}  // namespace aion

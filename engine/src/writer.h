@@ -1,0 +1,90 @@
+// Writer: the single writer of every workflow the engine owns (invariant 1).
+//
+// One thread takes queued work (ingress batches, commands of runs, due timers,
+// published outbox rows), turns all of it into one WriteBatch, commits it
+// (group commit) and only then runs the post-commit effects: ingress
+// callbacks (acks), markers to runs, close notifications. A commit that fails
+// transiently is retried unchanged with backoff; nothing is acknowledged
+// before it succeeds (invariants 2, 3, 10). Submit* may be called from any
+// thread; everything else runs on the writer thread.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "aion/engine/engine.h"
+#include "run_machine.h"
+
+namespace aion {
+
+// What a successful commit asks the rest of the engine to do.
+struct CommitEffects {
+  std::vector<std::string> wake;  // runs with new inputs or a recorded terminal event
+  std::vector<std::pair<std::string, Outcome>> closed;
+  bool timers_added = false;
+  bool outbox_added = false;
+  std::vector<std::string> rebuild;  // runs whose commands were refused: rebuild from the store
+};
+
+class Writer {
+ public:
+  using EffectsSink = std::function<void(const CommitEffects&)>;
+  Writer(const EngineOptions& options, EffectsSink effects);
+  ~Writer();
+
+  void SubmitIngress(std::vector<IngressMessage> batch, IngressCallback done);
+  void SubmitCommands(std::string workflow_id, std::string run_id,
+                      std::vector<IssuedCommand> commands);
+  // `done` runs after the commit (or with an error if it failed for good).
+  void SubmitDueTimers(std::vector<TimerRow> due, std::function<void(Status)> done);
+  void SubmitOutboxPublished(std::vector<std::string> keys, std::function<void(Status)> done);
+
+  // Handles everything queued so far, then stops the thread. Idempotent.
+  void Stop();
+
+ private:
+  struct IngressWork {
+    std::vector<IngressMessage> batch;
+    IngressCallback done;
+  };
+  struct CommandWork {
+    std::string workflow_id;
+    std::string run_id;
+    std::vector<IssuedCommand> commands;
+  };
+  struct TimerWork {
+    std::vector<TimerRow> due;
+    std::function<void(Status)> done;
+  };
+  struct OutboxWork {
+    std::vector<std::string> keys;
+    std::function<void(Status)> done;
+  };
+  using Work = std::variant<IngressWork, CommandWork, TimerWork, OutboxWork>;
+  class BatchBuilder;
+
+  void Enqueue(Work work);
+  void Loop();
+  void HandleBatch(std::deque<Work> items);
+  Status CommitWithRetry(const WriteBatch& batch);
+
+  const EngineOptions options_;
+  EffectsSink effects_;
+  // Records of workflows as of the last successful commit. Writer thread only.
+  std::unordered_map<std::string, WorkflowRecord> records_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Work> queue_;  // guarded by mu_
+  bool stopping_ = false;   // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace aion
