@@ -119,9 +119,16 @@ Status RunHost::CatchUp(Run& run) {
   }
   auto events = store.ReadHistory(run.workflow_id, from);
   if (!events.ok()) return events.status();
-  // Everything found while rebuilding already happened once: no logging.
-  run.machine->set_replaying(rebuilding);
-  for (const HistoryEvent& e : *events) AION_RETURN_IF_ERROR(run.machine->Apply(e));
+  // An input is replayed (its code already ran once: no logging) when history
+  // holds commands the code issued after it.
+  std::uint64_t replay_through = 0;
+  if (rebuilding) {
+    for (const HistoryEvent& e : *events) replay_through = std::max(replay_through, e.caused_by());
+  }
+  for (const HistoryEvent& e : *events) {
+    run.machine->set_replaying(e.seq() <= replay_through);
+    AION_RETURN_IF_ERROR(run.machine->Apply(e));
+  }
   run.machine->set_replaying(false);
   auto commands = run.machine->TakeNewCommands();
   if (!commands.empty()) commands_(run.workflow_id, run.machine->RunId(), std::move(commands));

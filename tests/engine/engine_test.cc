@@ -1,0 +1,260 @@
+// End-to-end tests of the embedded Engine over a MemoryStore and a
+// ManualClock: no NATS, no LMDB, no sleeping for time.
+#define BOOST_TEST_MODULE engine_test
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+
+#include "aion/engine/engine.h"
+#include "aion/engine/memory_store.h"
+#include "aion/examples/reference_workflows.h"
+#include "support/fault_injection_store.h"
+#include "support/wait.h"
+
+using namespace aion;
+using namespace std::chrono_literals;
+using aion::testing::WaitFor;
+
+namespace {
+
+// A workflow that waits for "go" within 10 s and reports which came first.
+Task<Json> SignalOrTimeout(Context& ctx, Json) {
+  auto got = co_await ctx.signal<Json>("go").within(10s);
+  co_return got ? Json{{"signal", *got}} : Json{{"timed_out", true}};
+}
+
+Task<Json> Throws(Context& ctx, Json) {
+  co_await ctx.sleep(1ms);
+  throw std::runtime_error("card declined");
+}
+
+struct Harness {
+  explicit Harness(Store* s = nullptr) : store(s ? s : &memory) {
+    BOOST_REQUIRE(examples::RegisterReferenceWorkflows(registry).ok());
+    BOOST_REQUIRE(registry.workflow("signal_or_timeout", &SignalOrTimeout).ok());
+    BOOST_REQUIRE(registry.workflow("throws", &Throws).ok());
+    Open();
+  }
+  void Open() {
+    auto opened = Engine::Open({.store = store, .registry = &registry, .clock = &clock});
+    BOOST_REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
+    engine = std::move(*opened);
+  }
+  void Restart() {
+    engine->Shutdown();
+    engine.reset();
+    Open();
+  }
+  std::vector<HistoryEvent> History(const std::string& id) {
+    auto h = engine->History(id);
+    BOOST_REQUIRE(h.ok());
+    return *h;
+  }
+  // Advances the clock once the workflow has a pending timer recorded.
+  void FireNextTimer(const std::string& id) {
+    BOOST_REQUIRE(WaitFor([&] {
+      auto d = engine->Describe(id);
+      return d.ok() && d->record.timers_size() > 0;
+    }));
+    auto d = engine->Describe(id);
+    clock.Set(d->record.timers(0).fire_at_us());
+  }
+  Outcome Result(const std::string& id) {
+    auto r = engine->AwaitResult(id, 20s);
+    BOOST_REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+    return *r;
+  }
+
+  MemoryStore memory;
+  Store* store;
+  ManualClock clock;
+  WorkflowRegistry registry;
+  std::unique_ptr<Engine> engine;
+};
+
+Json Output(const Outcome& o) { return *ParseJsonPayload(o.output); }
+
+int CountEvents(const std::vector<HistoryEvent>& h, HistoryEvent::AttributesCase c) {
+  int n = 0;
+  for (const auto& e : h) n += e.attributes_case() == c ? 1 : 0;
+  return n;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(noop_returns_its_input) {
+  Harness h;
+  auto started = h.engine->Start("n1", "noop", JsonPayload({{"hello", "world"}}));
+  BOOST_REQUIRE(started.status.ok());
+  Outcome o = h.Result("n1");
+  BOOST_TEST(o.status == records::WORKFLOW_STATUS_COMPLETED);
+  BOOST_TEST(Output(o) == (Json{{"hello", "world"}}));
+  auto hist = h.History("n1");
+  BOOST_REQUIRE_EQUAL(hist.size(), 2u);
+  BOOST_TEST(hist[0].has_workflow_started());
+  BOOST_TEST(hist[1].has_workflow_completed());
+  BOOST_TEST(hist[1].caused_by() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(timer_then_signal_completes) {
+  Harness h;
+  BOOST_REQUIRE(h.engine->Start("ts", "timer_signal", JsonPayload({{"sleep_ms", 5000}, {"signal", "go"}}))
+                    .status.ok());
+  h.FireNextTimer("ts");
+  BOOST_REQUIRE(WaitFor([&] { return CountEvents(h.History("ts"), HistoryEvent::kTimerFired) == 1; }));
+  BOOST_REQUIRE(h.engine->Signal("ts", "go", JsonPayload({{"by", "ana"}})).status.ok());
+  Outcome o = h.Result("ts");
+  BOOST_TEST(Output(o) == (Json{{"slept_ms", 5000}, {"signal", {{"by", "ana"}}}}));
+  auto hist = h.History("ts");
+  // 1 Started, 2 TimerStarted, 3 TimerFired, 4 SignalReceived, 5 Completed
+  BOOST_REQUIRE_EQUAL(hist.size(), 5u);
+  BOOST_TEST(hist[1].timer_started().fire_at_us() == hist[0].recorded_at_us() + 5'000'000);
+}
+
+BOOST_AUTO_TEST_CASE(early_signal_is_kept_and_matched) {
+  Harness h;
+  BOOST_REQUIRE(h.engine->Start("early", "timer_signal", JsonPayload({{"sleep_ms", 1000}, {"signal", "go"}}))
+                    .status.ok());
+  // The signal arrives while the workflow still sleeps.
+  BOOST_REQUIRE(h.engine->Signal("early", "go", JsonPayload(1)).status.ok());
+  h.FireNextTimer("early");
+  BOOST_TEST(Output(h.Result("early"))["signal"] == 1);
+}
+
+BOOST_AUTO_TEST_CASE(second_start_of_running_id_is_refused_without_append) {
+  Harness h;
+  BOOST_REQUIRE(h.engine->Start("dup", "timer_signal", JsonPayload({{"sleep_ms", 1000}})).status.ok());
+  BOOST_REQUIRE(WaitFor([&] { return h.History("dup").size() == 2; }));  // + TimerStarted
+  const auto before = h.History("dup").size();
+  auto again = h.engine->Start("dup", "noop", JsonPayload(1));
+  BOOST_TEST(again.status.code() == StatusCode::kAlreadyStarted);
+  BOOST_TEST(h.History("dup").size() == before);
+}
+
+BOOST_AUTO_TEST_CASE(signal_to_unknown_and_closed_workflows_is_refused) {
+  Harness h;
+  BOOST_TEST(h.engine->Signal("nobody", "go", JsonPayload(1)).status.code() == StatusCode::kNotFound);
+  BOOST_REQUIRE(h.engine->Start("closed", "noop", JsonPayload(1)).status.ok());
+  h.Result("closed");
+  const auto before = h.History("closed").size();
+  auto refused = h.engine->Signal("closed", "go", JsonPayload(1));
+  BOOST_TEST(refused.status.code() == StatusCode::kNotRunning);
+  BOOST_TEST(refused.status.message().find("closed") != std::string::npos);
+  BOOST_TEST(h.History("closed").size() == before);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_type_and_bad_id_are_refused) {
+  Harness h;
+  BOOST_TEST(h.engine->Start("x1", "nope", JsonPayload(1)).status.code() ==
+             StatusCode::kUnknownWorkflowType);
+  BOOST_TEST(h.engine->Start("bad id", "noop", JsonPayload(1)).status.code() ==
+             StatusCode::kInvalidArgument);
+  BOOST_TEST(h.engine->Describe("x1").status().code() == StatusCode::kNotFound);
+}
+
+BOOST_AUTO_TEST_CASE(request_id_makes_a_retry_idempotent) {
+  Harness h;
+  BOOST_REQUIRE(h.engine->Start("idem", "timer_signal", JsonPayload({{"sleep_ms", 1000}})).status.ok());
+  auto first = h.engine->Signal("idem", "go", JsonPayload(1), "r-1");
+  auto second = h.engine->Signal("idem", "go", JsonPayload(1), "r-1");
+  BOOST_TEST(first.status.ok());
+  BOOST_TEST(!first.duplicate);
+  BOOST_TEST(second.duplicate);
+  BOOST_TEST(second.seq == first.seq);
+  BOOST_TEST(CountEvents(h.History("idem"), HistoryEvent::kSignalReceived) == 1);
+}
+
+BOOST_AUTO_TEST_CASE(signal_wins_race_and_timer_is_cancelled) {
+  Harness h;
+  BOOST_REQUIRE(h.engine->Start("race", "signal_or_timeout", JsonPayload(nullptr)).status.ok());
+  BOOST_REQUIRE(WaitFor([&] { return h.History("race").size() >= 2; }));
+  BOOST_REQUIRE(h.engine->Signal("race", "go", JsonPayload("yes")).status.ok());
+  BOOST_TEST(Output(h.Result("race")) == (Json{{"signal", "yes"}}));
+  auto hist = h.History("race");
+  BOOST_TEST(CountEvents(hist, HistoryEvent::kTimerCancelled) == 1);
+  BOOST_TEST(CountEvents(hist, HistoryEvent::kTimerFired) == 0);
+  auto d = h.engine->Describe("race");
+  BOOST_TEST(d->record.timers_size() == 0);
+  BOOST_TEST(h.store->DueTimers(std::numeric_limits<Timestamp>::max(), 10)->empty());
+}
+
+BOOST_AUTO_TEST_CASE(timeout_wins_race) {
+  Harness h;
+  BOOST_REQUIRE(h.engine->Start("late", "signal_or_timeout", JsonPayload(nullptr)).status.ok());
+  h.FireNextTimer("late");
+  BOOST_TEST(Output(h.Result("late")) == (Json{{"timed_out", true}}));
+  // A signal after the close is refused and appends nothing.
+  BOOST_TEST(h.engine->Signal("late", "go", JsonPayload(1)).status.code() == StatusCode::kNotRunning);
+}
+
+BOOST_AUTO_TEST_CASE(exception_fails_the_run_with_its_message) {
+  Harness h;
+  BOOST_REQUIRE(h.engine->Start("boom", "throws", JsonPayload(nullptr)).status.ok());
+  h.FireNextTimer("boom");
+  Outcome o = h.Result("boom");
+  BOOST_TEST(o.status == records::WORKFLOW_STATUS_FAILED);
+  BOOST_TEST(o.failure == "card declined");
+}
+
+BOOST_AUTO_TEST_CASE(timers_due_during_downtime_fire_at_startup_exactly_once) {
+  Harness h;
+  for (int i = 0; i < 20; ++i) {
+    BOOST_REQUIRE(h.engine->Start("down-" + std::to_string(i), "timer_signal",
+                                  JsonPayload({{"sleep_ms", 1000 + i}, {"signal", "go"}}))
+                      .status.ok());
+  }
+  BOOST_REQUIRE(WaitFor([&] {
+    return h.store->DueTimers(std::numeric_limits<Timestamp>::max(), 100)->size() == 20;
+  }));
+  h.engine->Shutdown();
+  h.clock.Advance(1h);  // every timer falls due while the engine is down
+  h.Restart();
+  for (int i = 0; i < 20; ++i) {
+    const std::string id = "down-" + std::to_string(i);
+    BOOST_REQUIRE(WaitFor([&] { return CountEvents(h.History(id), HistoryEvent::kTimerFired) == 1; }));
+    BOOST_REQUIRE(h.engine->Signal(id, "go", JsonPayload(i)).status.ok());
+    BOOST_TEST(Output(h.Result(id))["signal"] == i);
+    BOOST_TEST(CountEvents(h.History(id), HistoryEvent::kTimerFired) == 1);
+  }
+  BOOST_TEST(h.store->DueTimers(std::numeric_limits<Timestamp>::max(), 100)->empty());
+}
+
+BOOST_AUTO_TEST_CASE(restart_rebuilds_runs_by_replay) {
+  Harness h;
+  BOOST_REQUIRE(h.engine->Start("rb", "timer_signal", JsonPayload({{"sleep_ms", 10}, {"signal", "go"}}))
+                    .status.ok());
+  h.FireNextTimer("rb");
+  BOOST_REQUIRE(WaitFor([&] { return CountEvents(h.History("rb"), HistoryEvent::kTimerFired) == 1; }));
+  h.Restart();
+  BOOST_REQUIRE(h.engine->Signal("rb", "go", JsonPayload("after restart")).status.ok());
+  BOOST_TEST(Output(h.Result("rb"))["signal"] == "after restart");
+  auto hist = h.History("rb");
+  BOOST_TEST(hist.size() == 5u);  // no command recorded twice by the replay
+}
+
+BOOST_AUTO_TEST_CASE(nothing_is_acked_or_delivered_while_commits_fail) {
+  MemoryStore memory;
+  aion::testing::FaultInjectionStore faulty(&memory);
+  Harness h(&faulty);
+  BOOST_REQUIRE(h.engine->Start("bp", "timer_signal", JsonPayload({{"sleep_ms", 0}, {"signal", "go"}}))
+                    .status.ok());
+  BOOST_REQUIRE(WaitFor([&] { return CountEvents(h.History("bp"), HistoryEvent::kTimerFired) == 1; }));
+  faulty.FailCommits(Status(StatusCode::kResourceExhausted, "disk full"));
+  std::atomic<bool> acked{false};
+  IngressMessage m;
+  m.kind = IngressMessage::Kind::kSignal;
+  m.workflow_id = "bp";
+  m.signal_name = "go";
+  m.input = JsonPayload("late");
+  h.engine->Submit({m}, [&](std::vector<IngressOutcome> o) {
+    BOOST_CHECK(o[0].status.ok());
+    acked = true;
+  });
+  BOOST_REQUIRE(WaitFor([&] { return faulty.failed_commits() >= 3; }));
+  BOOST_TEST(!acked.load());  // record before ack
+  auto d = h.engine->Describe("bp");
+  BOOST_TEST(d->record.status() == records::WORKFLOW_STATUS_RUNNING);  // not delivered
+  faulty.Heal();
+  BOOST_REQUIRE(WaitFor([&] { return acked.load(); }));
+  BOOST_TEST(Output(h.Result("bp"))["signal"] == "late");
+}

@@ -1,0 +1,68 @@
+// FaultInjectionStore: a Store decorator for tests, in the manner of
+// LevelDB's EnvWrapper. Forwards everything to a wrapped Store it does not
+// own, except that Commit can be made to fail with a chosen status, and it
+// counts commits. Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <mutex>
+
+#include "aion/engine/store.h"
+
+namespace aion::testing {
+
+class FaultInjectionStore final : public Store {
+ public:
+  explicit FaultInjectionStore(Store* target) : target_(target) {}
+
+  // Every Commit fails with `status` until Heal() (Ok heals).
+  void FailCommits(Status status) {
+    std::lock_guard<std::mutex> g(mu_);
+    failure_ = std::move(status);
+  }
+  void Heal() { FailCommits(Status::Ok()); }
+  int commits() const { return commits_.load(); }
+  int failed_commits() const { return failed_commits_.load(); }
+
+  Status Commit(const WriteBatch& batch) override {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (!failure_.ok()) {
+        ++failed_commits_;
+        return failure_;
+      }
+    }
+    Status s = target_->Commit(batch);
+    if (s.ok()) ++commits_;
+    return s;
+  }
+  Result<WorkflowRecord> GetWorkflow(std::string_view id) override {
+    return target_->GetWorkflow(id);
+  }
+  Result<std::vector<HistoryEvent>> ReadHistory(std::string_view id, std::uint64_t from,
+                                                std::size_t limit) override {
+    return target_->ReadHistory(id, from, limit);
+  }
+  Result<std::vector<WorkflowRecord>> ListByStatus(WorkflowStatus status,
+                                                   std::string_view start_after,
+                                                   std::size_t limit) override {
+    return target_->ListByStatus(status, start_after, limit);
+  }
+  Result<std::vector<TimerRow>> DueTimers(Timestamp until, std::size_t limit) override {
+    return target_->DueTimers(until, limit);
+  }
+  Result<DedupeEntry> GetDedupe(std::string_view key) override { return target_->GetDedupe(key); }
+  Result<std::vector<OutboxRow>> ReadOutbox(std::string_view start_after,
+                                            std::size_t limit) override {
+    return target_->ReadOutbox(start_after, limit);
+  }
+
+ private:
+  Store* target_;
+  std::mutex mu_;
+  Status failure_;  // guarded by mu_
+  std::atomic<int> commits_{0};
+  std::atomic<int> failed_commits_{0};
+};
+
+}  // namespace aion::testing
