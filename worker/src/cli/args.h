@@ -1,0 +1,63 @@
+// The `aion` command line (DESIGN §5): `aion [--nats <url>] [--json] <command> ...`.
+//
+// ParseCommandLine turns argv into one Invocation with CLI11; Validate then checks
+// everything that can be checked without a server (ids, names, JSON, durations), so
+// bad input never reaches NATS. Both are pure: no I/O beyond CLI11's own --help.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "aion/engine/payload.h"
+#include "aion/engine/status.h"
+
+namespace aion::cli {
+
+// Process exit codes; documented in `aion --help` and the README.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitFailed = 1,        // the workflow failed, or the server answered with an error
+  kExitUsage = 2,         // bad usage or bad input, found before anything was sent
+  kExitUnreachable = 3,   // NATS unreachable, no stream, or no worker answered in time
+  kExitStillRunning = 4,  // `result`/`--wait`: the run was still open when --timeout ran out
+};
+
+enum class Command { kStart, kSignal, kDescribe, kHistory, kResult, kPub, kSub };
+
+struct Invocation {
+  Command command = Command::kDescribe;
+  std::string nats_url;
+  std::string prefix = "aion";
+  bool json = false;
+
+  std::string workflow_id;
+  std::string workflow_type;              // start
+  std::string signal_name;                // signal
+  std::string request_id;                 // start, signal
+  std::optional<std::string> input_text;  // start, signal: --input as typed
+  bool wait = false;                      // start
+  std::string subject;                    // pub, sub
+  std::string body_text;                  // pub
+  int count = 0;                          // sub: stop after this many messages (0 = never)
+  std::string timeout_text;               // as typed; Validate fills `timeout`
+
+  // Filled by Validate.
+  Json input;  // null when --input was not given
+  std::chrono::milliseconds timeout{0};
+};
+
+// Parses argv. Returns the exit code when the process should stop right away
+// (--help printed: 0; a usage error printed: kExitUsage), nullopt otherwise.
+std::optional<int> ParseCommandLine(int argc, char** argv, Invocation& inv);
+
+// Local checks of `inv`, filling its parsed fields; kInvalidArgument says what is wrong.
+Status Validate(Invocation& inv);
+
+// "500ms", "30s", "2m", "1h"; a bare number means seconds. Must be > 0.
+Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
+
+// Parses JSON typed by the user; the error names `what` and the byte offset.
+Result<Json> ParseJsonArgument(std::string_view what, std::string_view text);
+
+}  // namespace aion::cli

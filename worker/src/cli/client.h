@@ -1,0 +1,70 @@
+// The CLI's one NATS connection: JetStream publishes (optionally followed by the
+// worker's reply on a private inbox), core-NATS requests and subscriptions.
+//
+// Every failure is a Status: kUnavailable when NATS, a stream or a responder is
+// missing, kDeadlineExceeded when nobody answered in time. A Client lives for one
+// command on one thread; the nats.c library is closed when the last Client dies.
+#pragma once
+
+#include <google/protobuf/message.h>
+#include <nats/nats.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "aion/engine/status.h"
+
+namespace aion::cli {
+
+using std::chrono::milliseconds;
+
+// A received message body and whether it is JSON (header Content-Type: application/json).
+struct Message {
+  std::string subject;
+  std::string data;
+  bool json = false;
+};
+
+// What JetStream said after storing a publish.
+struct PublishAck {
+  std::string stream;
+  std::uint64_t sequence = 0;
+  bool duplicate = false;
+};
+
+class Client {
+ public:
+  static Result<std::unique_ptr<Client>> Connect(const std::string& url);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // JetStream publish; `json` sets Content-Type: application/json.
+  Result<PublishAck> Publish(const std::string& subject, const std::string& data, bool json,
+                             milliseconds timeout);
+  // JetStream publish carrying header Aion-Reply-To: <fresh inbox>, then the one
+  // reply the worker sends there after its commit. `timeout` covers both steps.
+  Result<Message> PublishAndAwaitReply(const std::string& subject, const std::string& data,
+                                       milliseconds timeout);
+  // Core-NATS request/reply with a protobuf binary body.
+  Result<Message> Request(const std::string& subject, const std::string& data,
+                          milliseconds timeout);
+  // Calls `on_message` for each message on `subject` until it returns false, or
+  // `timeout` passes (0 = no limit; then an ok Status).
+  Status Subscribe(const std::string& subject, milliseconds timeout,
+                   const std::function<bool(const Message&)>& on_message);
+
+ private:
+  Client(natsConnection* nc, jsCtx* js) : nc_(nc), js_(js) {}
+  Result<PublishAck> PublishMsg(natsMsg* msg, milliseconds timeout);
+
+  natsConnection* nc_;
+  jsCtx* js_;
+};
+
+// Decodes a reply into `out`: JSON mapping when `msg.json`, protobuf binary otherwise.
+Status Decode(const Message& msg, google::protobuf::Message& out);
+
+}  // namespace aion::cli

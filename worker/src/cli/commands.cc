@@ -1,0 +1,184 @@
+#include "commands.h"
+
+#include <ostream>
+
+#include "aion/bus/codec.h"
+#include "aion/bus/subjects.h"
+#include "client.h"
+#include "render.h"
+
+namespace aion::cli {
+namespace {
+
+// Extra time to wait beyond a ResultRequest's timeout_ms, so the worker's own
+// deadline_exceeded answer arrives before our request gives up.
+constexpr milliseconds kReplyGrace{5000};
+// HistoryRequest page size; keeps every reply far below NATS' 1 MB payload limit.
+constexpr std::uint32_t kHistoryPage = 500;
+
+// Shared state of one command: where to print, and the exit-code policy.
+class Session {
+ public:
+  Session(const Invocation& inv, std::ostream& out, std::ostream& err)
+      : inv_(inv), subjects_(inv.prefix), render_(inv.json, out, err) {}
+
+  Renderer& render() { return render_; }
+  const Invocation& inv() const { return inv_; }
+  std::string Workflow(bus::IngressKind kind) const {
+    return subjects_.Workflow(inv_.workflow_id, kind);
+  }
+  std::string Request(bus::ApiOp op) const { return subjects_.Request(inv_.workflow_id, op); }
+
+  Status Connect() {
+    auto client = Client::Connect(inv_.nats_url);
+    if (!client.ok()) return client.status();
+    client_ = std::move(*client);
+    return Status::Ok();
+  }
+  Client& client() { return *client_; }
+
+  // Local and transport failures: bad input is 2, everything else means "nobody answered".
+  int Fail(const Status& s) {
+    render_.LocalError(s);
+    return s.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitUnreachable;
+  }
+  int ServerFail(const wire::Error& e) {
+    render_.ServerError(e);
+    return e.code() == "deadline_exceeded" ? kExitStillRunning : kExitFailed;
+  }
+
+ private:
+  const Invocation& inv_;
+  bus::Subjects subjects_;
+  Renderer render_;
+  std::unique_ptr<Client> client_;
+};
+
+template <typename Reply>
+Result<Reply> Ask(Session& s, bus::ApiOp op, const google::protobuf::Message& request,
+                  milliseconds timeout) {
+  auto msg = s.client().Request(s.Request(op), request.SerializeAsString(), timeout);
+  if (!msg.ok()) return msg.status();
+  Reply reply;
+  AION_RETURN_IF_ERROR(Decode(*msg, reply));
+  return reply;
+}
+
+int AwaitResult(Session& s, milliseconds timeout) {
+  wire::ResultRequest req;
+  req.set_timeout_ms(static_cast<std::uint32_t>(timeout.count()));
+  auto reply = Ask<wire::ResultReply>(s, bus::ApiOp::kResult, req, timeout + kReplyGrace);
+  if (!reply.ok()) return s.Fail(reply.status());
+  if (reply->has_error()) return s.ServerFail(reply->error());
+  s.render().Result(s.inv().workflow_id, *reply);
+  return reply->status() == "completed" ? kExitOk : kExitFailed;
+}
+
+// Start and signal: a JetStream publish, then the worker's post-commit reply.
+int Ingress(Session& s, bus::IngressKind kind, const google::protobuf::Message& msg,
+            std::string_view verb) {
+  auto reply_msg =
+      s.client().PublishAndAwaitReply(s.Workflow(kind), msg.SerializeAsString(), s.inv().timeout);
+  if (!reply_msg.ok()) return s.Fail(reply_msg.status());
+  wire::IngressReply reply;
+  if (Status st = Decode(*reply_msg, reply); !st.ok()) return s.Fail(st);
+  if (reply.has_error()) return s.ServerFail(reply.error());
+  s.render().Ingress(verb, reply);
+  return kExitOk;
+}
+
+int Start(Session& s) {
+  const Invocation& inv = s.inv();
+  wire::StartWorkflow start;
+  start.set_workflow_type(inv.workflow_type);
+  if (inv.input_text) bus::ValueFromJson(inv.input, start.mutable_input());
+  start.set_request_id(inv.request_id);
+  const int rc = Ingress(s, bus::IngressKind::kStart, start, "started");
+  if (rc != kExitOk || !inv.wait) return rc;
+  return AwaitResult(s, inv.timeout);
+}
+
+int Signal(Session& s) {
+  const Invocation& inv = s.inv();
+  wire::SignalWorkflow signal;
+  signal.set_name(inv.signal_name);
+  if (inv.input_text) bus::ValueFromJson(inv.input, signal.mutable_input());
+  signal.set_request_id(inv.request_id);
+  return Ingress(s, bus::IngressKind::kSignal, signal, "signaled");
+}
+
+int Describe(Session& s) {
+  auto reply =
+      Ask<wire::DescribeReply>(s, bus::ApiOp::kDescribe, wire::DescribeRequest{}, s.inv().timeout);
+  if (!reply.ok()) return s.Fail(reply.status());
+  if (reply->has_error()) return s.ServerFail(reply->error());
+  s.render().Describe(*reply);
+  return kExitOk;
+}
+
+// Pages through the history so a long one never exceeds one NATS message.
+int History(Session& s) {
+  std::vector<history::HistoryEvent> events;
+  std::uint64_t next = 1;
+  while (true) {
+    wire::HistoryRequest req;
+    req.set_from_seq(next);
+    req.set_limit(kHistoryPage);
+    auto reply = Ask<wire::HistoryReply>(s, bus::ApiOp::kHistory, req, s.inv().timeout);
+    if (!reply.ok()) return s.Fail(reply.status());
+    if (reply->has_error()) return s.ServerFail(reply->error());
+    for (auto& e : *reply->mutable_events()) {
+      // Guards against a server that ignores from_seq: never print an event twice.
+      if (e.seq() >= next) events.push_back(std::move(e));
+    }
+    const std::uint64_t last = events.empty() ? 0 : events.back().seq();
+    if (reply->events_size() < static_cast<int>(kHistoryPage) || last < next) break;
+    next = last + 1;
+  }
+  s.render().History(events);
+  return kExitOk;
+}
+
+int Pub(Session& s) {
+  const Invocation& inv = s.inv();
+  auto ack = s.client().Publish(inv.subject, inv.body_text, /*json=*/true, inv.timeout);
+  if (!ack.ok()) return s.Fail(ack.status());
+  s.render().Published(inv.subject, ack->stream, ack->sequence, ack->duplicate);
+  return kExitOk;
+}
+
+int Sub(Session& s) {
+  const Invocation& inv = s.inv();
+  int seen = 0;
+  Status st = s.client().Subscribe(inv.subject, inv.timeout, [&](const Message& m) {
+    s.render().Seen(m.subject, m.data, m.json, inv.prefix);
+    return inv.count == 0 || ++seen < inv.count;
+  });
+  return st.ok() ? kExitOk : s.Fail(st);
+}
+
+}  // namespace
+
+int Run(const Invocation& inv, std::ostream& out, std::ostream& err) {
+  Session s(inv, out, err);
+  if (Status st = s.Connect(); !st.ok()) return s.Fail(st);
+  switch (inv.command) {
+    case Command::kStart:
+      return Start(s);
+    case Command::kSignal:
+      return Signal(s);
+    case Command::kDescribe:
+      return Describe(s);
+    case Command::kHistory:
+      return History(s);
+    case Command::kResult:
+      return AwaitResult(s, inv.timeout);
+    case Command::kPub:
+      return Pub(s);
+    case Command::kSub:
+      return Sub(s);
+  }
+  return kExitUsage;
+}
+
+}  // namespace aion::cli
