@@ -23,6 +23,8 @@ Task<Json> SignalOrTimeout(Context& ctx, Json) {
   co_return got ? Json{{"signal", *got}} : Json{{"timed_out", true}};
 }
 
+Task<Json> WaitGo(Context& ctx, Json) { co_return co_await ctx.signal<Json>("go"); }
+
 Task<Json> Throws(Context& ctx, Json) {
   co_await ctx.sleep(1ms);
   throw std::runtime_error("card declined");
@@ -33,6 +35,7 @@ struct Harness {
     BOOST_REQUIRE(examples::RegisterReferenceWorkflows(registry).ok());
     BOOST_REQUIRE(registry.workflow("signal_or_timeout", &SignalOrTimeout).ok());
     BOOST_REQUIRE(registry.workflow("throws", &Throws).ok());
+    BOOST_REQUIRE(registry.workflow("wait_go", &WaitGo).ok());
     Open();
   }
   void Open() {
@@ -253,10 +256,31 @@ BOOST_AUTO_TEST_CASE(nothing_is_acked_or_delivered_while_commits_fail) {
   });
   BOOST_REQUIRE(WaitFor([&] { return faulty.failed_commits() >= 3; }));
   BOOST_TEST(!acked.load());  // record before ack
-  auto d = h.engine->Describe("bp");
-  BOOST_TEST(d->record.status() == records::WORKFLOW_STATUS_RUNNING);  // not delivered
+  // Record before deliver: the run has not seen the signal, nothing is recorded.
+  BOOST_TEST(CountEvents(h.History("bp"), HistoryEvent::kSignalReceived) == 0);
+  BOOST_TEST(h.engine->Describe("bp")->record.status() == records::WORKFLOW_STATUS_RUNNING);
   faulty.Heal();
   BOOST_REQUIRE(WaitFor([&] { return acked.load(); }));
   BOOST_TEST(ack_ok.load());
   BOOST_TEST(Output(h.Result("bp"))["signal"] == "late");
+}
+
+BOOST_AUTO_TEST_CASE(stale_second_writer_is_refused_and_writes_nothing) {
+  Harness a;
+  BOOST_REQUIRE(a.engine->Start("contended", "wait_go", JsonPayload(nullptr)).status.ok());
+  // A second engine over the same store appends behind the first one's back.
+  WorkflowRegistry registry;
+  BOOST_REQUIRE(registry.workflow("wait_go", &WaitGo).ok());
+  auto b = Engine::Open({.store = &a.memory, .registry = &registry, .clock = &a.clock});
+  BOOST_REQUIRE(b.ok());
+  BOOST_REQUIRE((*b)->Signal("contended", "go", JsonPayload("from b")).status.ok());
+  BOOST_REQUIRE(WaitFor([&] { return a.History("contended").size() == 3; }));  // completed by b
+  const auto before = a.History("contended");
+  // The first engine's cached head is stale: its append names the wrong head.
+  auto stale = a.engine->Signal("contended", "go", JsonPayload("from a"));
+  BOOST_TEST(stale.status.code() == StatusCode::kAborted);
+  BOOST_TEST(a.History("contended").size() == before.size());
+  // It re-reads the store afterwards and answers from the truth.
+  BOOST_TEST(a.engine->Signal("contended", "go", JsonPayload(1)).status.code() ==
+             StatusCode::kNotRunning);
 }
