@@ -1,0 +1,116 @@
+// Codec: turns wire bytes into engine values and engine values into wire bytes
+// (DESIGN §5). Protobuf binary by default; the protobuf JSON mapping when the
+// message carries `Content-Type: application/json`.
+//
+// Codec is immutable after construction and may be used from any thread. It
+// never throws on bad input: every malformed message is a kInvalidArgument
+// Status whose message says what is wrong.
+#pragma once
+
+#include <google/protobuf/message.h>
+#include <google/protobuf/struct.pb.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "aion/bus/subjects.h"
+#include "aion/engine/engine.h"
+#include "aion/engine/payload.h"
+#include "aion/engine/status.h"
+#include "aion/engine/store.h"
+#include "aion/wire.pb.h"
+
+namespace aion::bus {
+
+using Headers = std::map<std::string, std::string, std::less<>>;
+
+inline constexpr std::string_view kContentTypeHeader = "Content-Type";
+inline constexpr std::string_view kJsonContentType = "application/json";
+inline constexpr std::string_view kReplyToHeader = "Aion-Reply-To";
+inline constexpr std::string_view kMsgIdHeader = "Nats-Msg-Id";
+
+// A message as it came off the wire, free of NATS types so it can be tested
+// and logged on its own.
+struct WireMessage {
+  std::string subject;
+  Headers headers;
+  std::string data;
+};
+
+// The value of header `name` (matched case-insensitively), or "" if absent.
+std::string_view HeaderValue(const Headers& headers, std::string_view name);
+// True for `Content-Type: application/json` (parameters such as charset ignored).
+bool IsJson(const Headers& headers);
+
+struct CodecOptions {
+  std::size_t max_payload_bytes = std::size_t{1} << 20;  // message body and decoded input
+  std::uint32_t partitions = 16;                         // P: checks aion.in.<p> subjects
+};
+
+class Codec {
+ public:
+  explicit Codec(Subjects subjects = Subjects(), CodecOptions options = {});
+
+  // Decodes a message received on <prefix>.in.<p>.<id>.<kind> into a validated
+  // IngressMessage with its dedupe key (see DedupeKey). `stream_seq` and
+  // `stream_epoch` identify the JetStream message for the fallback key.
+  Result<IngressMessage> DecodeIngress(const WireMessage& msg, std::uint64_t stream_seq = 0,
+                                       std::string_view stream_epoch = "") const;
+
+  // Decodes a request body (DescribeRequest, HistoryRequest, ResultRequest)
+  // into `out`; an empty body leaves `out` at its defaults.
+  Status DecodeRequest(const WireMessage& msg, google::protobuf::Message* out) const;
+
+  // The <kind> of aion.dlq.<kind> for a rejected message: the kind token of its
+  // subject if that is a known ingress kind, else "unknown".
+  std::string DlqKind(std::string_view subject) const;
+
+  const Subjects& subjects() const { return subjects_; }
+  const CodecOptions& options() const { return options_; }
+
+ private:
+  Status ParseBody(const WireMessage& msg, google::protobuf::Message* out) const;
+  Result<IngressMessage> DecodeStart(const WireMessage& msg) const;
+  Result<IngressMessage> DecodeSignal(const WireMessage& msg) const;
+  Result<Payload> InputPayload(const google::protobuf::Value& input) const;
+
+  Subjects subjects_;
+  CodecOptions options_;
+};
+
+// "<kind>:<id>:<request_id>" when request_id is set, else "msgid:<Nats-Msg-Id>"
+// when that header is set, else "seq:<epoch>:<stream_seq>" ("seq:<stream_seq>"
+// without an epoch), so a redelivery of the same stream message is recognised.
+std::string DedupeKey(IngressKind kind, std::string_view workflow_id, std::string_view request_id,
+                      const Headers& headers, std::uint64_t stream_seq,
+                      std::string_view stream_epoch);
+
+// Binary protobuf, or the JSON mapping (snake_case field names) if `json`.
+std::string EncodeMessage(const google::protobuf::Message& message, bool json);
+
+wire::Error ErrorFromStatus(const Status& status);
+wire::IngressReply MakeIngressReply(std::string_view workflow_id, const IngressOutcome& outcome);
+
+// "running", "completed", "failed", ...: the enum name without its prefix.
+std::string WorkflowStatusName(WorkflowStatus status);
+
+// A lifecycle event and the subject it is published on.
+struct LifecycleMessage {
+  std::string subject;
+  wire::LifecycleEvent event;
+};
+// kInvalidArgument if `row` is not a KIND_LIFECYCLE row about a start or an end.
+Result<LifecycleMessage> LifecycleFromRow(const OutboxRow& row, const Subjects& subjects);
+
+// google.protobuf.Value <-> JSON. Whole numbers within ±2^53 come back as
+// integers; other numbers are doubles (the Value type holds only doubles).
+Json JsonFromValue(const google::protobuf::Value& value);
+void ValueFromJson(const Json& json, google::protobuf::Value* out);
+// The payload as a Value: its JSON if it is JSON, else {"base64": "..."}.
+google::protobuf::Value ValueFromPayload(const Payload& payload);
+
+}  // namespace aion::bus

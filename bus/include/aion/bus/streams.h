@@ -1,0 +1,54 @@
+// EnsureStreams: creates or updates, idempotently, the JetStream streams and
+// consumers of the wire contract (DESIGN §5) at worker startup.
+//
+// AION_IN (work queue, file storage, duplicate window for Nats-Msg-Id) with one
+// durable pull consumer "in-<p>" per partition, AION_EVENTS (limits retention,
+// bounded) and AION_DLQ. P is recorded in AION_IN's description; a worker
+// configured with another P is refused. Safe to call from any thread, and from
+// several workers at once (the server serialises the updates).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "aion/bus/nats_connection.h"
+#include "aion/bus/subjects.h"
+#include "aion/engine/status.h"
+
+namespace aion::bus {
+
+inline constexpr std::string_view kInStream = "AION_IN";
+inline constexpr std::string_view kEventsStream = "AION_EVENTS";
+inline constexpr std::string_view kDlqStream = "AION_DLQ";
+
+struct StreamsOptions {
+  std::uint32_t partitions = 16;
+  int replicas = 1;
+  std::chrono::seconds duplicate_window{120};  // Nats-Msg-Id dedupe in AION_IN / AION_EVENTS
+  std::chrono::seconds events_max_age{std::chrono::hours(24 * 7)};
+  std::int64_t events_max_bytes = std::int64_t{1} << 30;
+  std::chrono::seconds dlq_max_age{std::chrono::hours(24 * 30)};
+  std::int64_t dlq_max_bytes = std::int64_t{1} << 30;
+  std::chrono::seconds ack_wait{30};
+  std::int64_t max_ack_pending = 4096;  // per partition consumer
+};
+
+// What the workers need to know about the streams once they exist.
+struct StreamsInfo {
+  std::uint32_t partitions = 0;
+  // Identifies this incarnation of AION_IN (its creation time): stream
+  // sequences restart if the stream is ever recreated, so dedupe keys built
+  // from sequences carry it.
+  std::string in_epoch;
+};
+
+// The durable consumer name of a partition: "in-<p>".
+std::string ConsumerName(std::uint32_t partition);
+
+// Errors: kInvalidArgument (AION_IN exists with another P, or was not created
+// by Aion), kUnavailable (NATS/JetStream unreachable or refusing).
+Result<StreamsInfo> EnsureStreams(NatsConnection& conn, const Subjects& subjects,
+                                  const StreamsOptions& options);
+
+}  // namespace aion::bus

@@ -1,0 +1,293 @@
+#include "aion/bus/api_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <queue>
+#include <thread>
+
+#include "nats_util.h"
+
+namespace aion::bus {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Room left for the reply envelope when a history is cut to fit max_payload.
+constexpr std::int64_t kEnvelopeBytes = 64 * 1024;
+
+// Every reply type has `error` as field 15, so an error for a request whose
+// operation is unknown can be sent as any of them.
+template <typename Reply>
+Reply ErrorReply(const Status& status) {
+  Reply reply;
+  *reply.mutable_error() = ErrorFromStatus(status);
+  return reply;
+}
+
+wire::DescribeReply ToDescribeReply(const Description& d) {
+  const WorkflowRecord& r = d.record;
+  wire::DescribeReply reply;
+  reply.set_workflow_id(r.workflow_id());
+  reply.set_workflow_type(r.workflow_type());
+  reply.set_run_id(r.run_id());
+  reply.set_status(WorkflowStatusName(r.status()));
+  reply.set_history_length(r.head_seq());
+  reply.set_code_version(r.code_version());
+  reply.set_start_time_us(r.start_time_us());
+  reply.set_close_time_us(r.close_time_us());
+  reply.set_partition(r.partition());
+  for (const auto& t : r.timers()) {
+    auto* pt = reply.add_pending_timers();
+    pt->set_timer_id(t.timer_id());
+    pt->set_fire_at_us(t.fire_at_us());
+  }
+  reply.set_parked_error(d.parked_error);
+  reply.set_resident(d.resident);
+  return reply;
+}
+
+wire::ResultReply ToResultReply(const Result<Outcome>& outcome) {
+  if (!outcome.ok()) return ErrorReply<wire::ResultReply>(outcome.status());
+  wire::ResultReply reply;
+  reply.set_status(WorkflowStatusName(outcome->status));
+  reply.set_run_id(outcome->run_id);
+  if (outcome->status == WorkflowStatus::WORKFLOW_STATUS_COMPLETED) {
+    *reply.mutable_output() = ValueFromPayload(outcome->output);
+  }
+  reply.set_failure(outcome->failure);
+  return reply;
+}
+
+}  // namespace
+
+struct ApiServer::Impl {
+  // Where and how to answer one request.
+  struct Requester {
+    std::string reply_to;
+    bool json = false;
+  };
+  // A `result` request waiting for its run to close. Answered exactly once,
+  // by whichever comes first: the engine's callback, the deadline or Stop.
+  struct PendingResult {
+    Requester requester;
+    std::uint64_t token = 0;
+    std::atomic<bool> answered{false};
+  };
+  struct Deadline {
+    SteadyClock::time_point at;
+    std::weak_ptr<PendingResult> pending;
+    bool operator>(const Deadline& o) const { return at > o.at; }
+  };
+  // Shared with engine callbacks; see Stop.
+  struct Life {
+    std::mutex mu;
+    bool alive = true;
+  };
+
+  Impl(NatsConnection& c, Engine& e, Codec cd, ApiServerOptions o)
+      : conn(c), engine(e), codec(std::move(cd)), options(std::move(o)) {}
+
+  static void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure);
+  void Handle(natsMsg* msg);
+  void Dispatch(const ApiSubject& subject, const WireMessage& wire, const Requester& to);
+  void Describe(const std::string& id, const Requester& to);
+  void History(const std::string& id, const WireMessage& wire, const Requester& to);
+  void AwaitResult(const std::string& id, const WireMessage& wire, const Requester& to);
+  void Send(const Requester& to, const google::protobuf::Message& reply);
+  void Answer(PendingResult& pending, const Result<Outcome>& outcome);
+  void TimerLoop();
+  void CancelAll();
+
+  NatsConnection& conn;
+  Engine& engine;
+  const Codec codec;
+  const ApiServerOptions options;
+  std::vector<natsSubscription*> subs;
+  std::shared_ptr<Life> life = std::make_shared<Life>();
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines;  // guarded by mu
+  bool stopping = false;                                                           // guarded by mu
+  std::thread timer;
+  bool stopped = false;  // owner thread only
+};
+
+void ApiServer::Impl::OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  MsgPtr owned(msg);
+  static_cast<Impl*>(closure)->Handle(owned.get());
+}
+
+void ApiServer::Impl::Handle(natsMsg* msg) {
+  const char* reply_to = natsMsg_GetReply(msg);
+  if (reply_to == nullptr || *reply_to == '\0') return;  // nobody to answer
+  WireMessage wire = ToWire(msg);
+  Requester to{reply_to, IsJson(wire.headers)};
+  auto subject = codec.subjects().ParseApi(wire.subject);
+  if (!subject.ok()) {
+    Send(to, ErrorReply<wire::DescribeReply>(subject.status()));
+    return;
+  }
+  Dispatch(*subject, wire, to);
+}
+
+void ApiServer::Impl::Dispatch(const ApiSubject& subject, const WireMessage& wire,
+                               const Requester& to) {
+  switch (subject.op) {
+    case ApiOp::kDescribe:
+      return Describe(subject.workflow_id, to);
+    case ApiOp::kHistory:
+      return History(subject.workflow_id, wire, to);
+    case ApiOp::kResult:
+      return AwaitResult(subject.workflow_id, wire, to);
+    default:
+      Send(to, ErrorReply<wire::DescribeReply>(InvalidArgument(
+                   "operation '" + std::string(ApiOpName(subject.op)) + "' is not supported yet")));
+  }
+}
+
+void ApiServer::Impl::Describe(const std::string& id, const Requester& to) {
+  auto description = engine.Describe(id);
+  if (!description.ok()) return Send(to, ErrorReply<wire::DescribeReply>(description.status()));
+  Send(to, ToDescribeReply(*description));
+}
+
+// Events from `from_seq` on, at most `limit`, cut short where the reply would
+// no longer fit the server's max_payload: the client pages on from the last seq.
+void ApiServer::Impl::History(const std::string& id, const WireMessage& wire, const Requester& to) {
+  wire::HistoryRequest request;
+  Status decoded = codec.DecodeRequest(wire, &request);
+  if (!decoded.ok()) return Send(to, ErrorReply<wire::HistoryReply>(decoded));
+  auto events = engine.History(id);
+  if (!events.ok()) return Send(to, ErrorReply<wire::HistoryReply>(events.status()));
+  const std::uint64_t from = std::max<std::uint64_t>(request.from_seq(), 1);
+  const std::size_t limit = request.limit() == 0 ? events->size() : request.limit();
+  const auto room = static_cast<std::size_t>(
+      std::max<std::int64_t>(kEnvelopeBytes, conn.max_payload() - kEnvelopeBytes));
+  wire::HistoryReply reply;
+  std::size_t bytes = 0;
+  for (const HistoryEvent& e : *events) {
+    if (e.seq() < from) continue;
+    if (static_cast<std::size_t>(reply.events_size()) >= limit) break;
+    bytes += e.ByteSizeLong() + 8;
+    if (bytes > room) break;
+    *reply.add_events() = e;
+  }
+  Send(to, reply);
+}
+
+void ApiServer::Impl::AwaitResult(const std::string& id, const WireMessage& wire,
+                                  const Requester& to) {
+  wire::ResultRequest request;
+  Status decoded = codec.DecodeRequest(wire, &request);
+  if (!decoded.ok()) return Send(to, ErrorReply<wire::ResultReply>(decoded));
+  const auto timeout = request.timeout_ms() == 0 ? options.default_result_timeout
+                                                 : std::chrono::milliseconds(request.timeout_ms());
+  auto pending = std::make_shared<PendingResult>();
+  pending->requester = to;
+  // The callback may run at once (the run already closed), on this thread.
+  pending->token = engine.OnClosed(id, [this, pending, life = life](Result<Outcome> outcome) {
+    std::lock_guard lock(life->mu);
+    if (life->alive) Answer(*pending, outcome);
+  });
+  if (pending->answered) return;
+  {
+    std::lock_guard lock(mu);
+    deadlines.push(Deadline{SteadyClock::now() + timeout, pending});
+  }
+  cv.notify_one();
+}
+
+void ApiServer::Impl::Answer(PendingResult& pending, const Result<Outcome>& outcome) {
+  if (pending.answered.exchange(true)) return;
+  Send(pending.requester, ToResultReply(outcome));
+}
+
+void ApiServer::Impl::Send(const Requester& to, const google::protobuf::Message& reply) {
+  Status s = CorePublish(conn, to.reply_to, EncodeMessage(reply, to.json), ReplyHeaders(to.json));
+  if (!s.ok()) spdlog::warn("api reply to '{}' failed: {}", to.reply_to, s.ToString());
+}
+
+void ApiServer::Impl::TimerLoop() {
+  std::unique_lock lock(mu);
+  while (!stopping) {
+    if (deadlines.empty()) {
+      cv.wait(lock);
+      continue;
+    }
+    if (SteadyClock::now() < deadlines.top().at) {
+      cv.wait_until(lock, deadlines.top().at);
+      continue;
+    }
+    auto pending = deadlines.top().pending.lock();
+    deadlines.pop();
+    if (!pending || pending->answered) continue;
+    lock.unlock();
+    engine.CancelOnClosed(pending->token);
+    Answer(*pending, Status(StatusCode::kDeadlineExceeded, "the run did not close in time"));
+    lock.lock();
+  }
+}
+
+void ApiServer::Impl::CancelAll() {
+  std::unique_lock lock(mu);
+  while (!deadlines.empty()) {
+    auto pending = deadlines.top().pending.lock();
+    deadlines.pop();
+    if (!pending || pending->answered) continue;
+    lock.unlock();
+    engine.CancelOnClosed(pending->token);
+    Answer(*pending, Unavailable("the worker is shutting down"));
+    lock.lock();
+  }
+}
+
+Result<std::unique_ptr<ApiServer>> ApiServer::Start(NatsConnection& conn, Engine& engine,
+                                                    Codec codec, ApiServerOptions options) {
+  auto impl = std::make_unique<Impl>(conn, engine, std::move(codec), std::move(options));
+  Impl* raw = impl.get();
+  impl->timer = std::thread([raw] { raw->TimerLoop(); });
+  std::unique_ptr<ApiServer> server(new ApiServer(std::move(impl)));
+  for (std::uint32_t p : raw->options.partitions) {
+    const std::string subject = raw->codec.subjects().ApiFilter(p);
+    natsSubscription* sub = nullptr;
+    natsStatus s = natsConnection_QueueSubscribe(
+        &sub, conn.nc(), subject.c_str(), raw->options.queue_group.c_str(), &Impl::OnMessage, raw);
+    if (s != NATS_OK) return NatsStatus(s, "cannot subscribe to " + subject);  // ~ApiServer stops
+    raw->subs.push_back(sub);
+  }
+  Status flushed = conn.Flush();  // the subscriptions are live once this returns
+  if (!flushed.ok()) return flushed;
+  return server;
+}
+
+ApiServer::ApiServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ApiServer::~ApiServer() { Stop(); }
+
+void ApiServer::Stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  // Drain, not Unsubscribe: requests already received are answered, and the
+  // wait guarantees no message callback still runs when Impl goes away.
+  for (natsSubscription* sub : impl_->subs) natsSubscription_DrainTimeout(sub, 5000);
+  for (natsSubscription* sub : impl_->subs) {
+    natsSubscription_WaitForDrainCompletion(sub, 6000);
+    natsSubscription_Destroy(sub);
+  }
+  impl_->subs.clear();
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->timer.joinable()) impl_->timer.join();
+  impl_->CancelAll();
+  std::lock_guard lock(impl_->life->mu);
+  impl_->life->alive = false;
+}
+
+}  // namespace aion::bus

@@ -1,0 +1,302 @@
+#include "aion/bus/codec.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <utility>
+
+#include "aion/engine/ids.h"
+
+namespace aion::bus {
+namespace {
+
+namespace pb = google::protobuf;
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+Status TooLarge(std::string_view what, std::size_t size, std::size_t limit) {
+  return InvalidArgument(std::string(what) + " of " + std::to_string(size) +
+                         " bytes exceeds the limit of " + std::to_string(limit) + " bytes");
+}
+
+constexpr double kMaxSafeInteger = 9007199254740992.0;  // 2^53
+
+Json JsonFromNumber(double d) {
+  if (std::isfinite(d) && std::trunc(d) == d && std::fabs(d) <= kMaxSafeInteger) {
+    return Json(static_cast<std::int64_t>(d));
+  }
+  return Json(d);  // NaN and infinities dump as null
+}
+
+}  // namespace
+
+std::string_view HeaderValue(const Headers& headers, std::string_view name) {
+  auto exact = headers.find(name);
+  if (exact != headers.end()) return exact->second;
+  for (const auto& [key, value] : headers) {
+    if (EqualsIgnoreCase(key, name)) return value;
+  }
+  return {};
+}
+
+bool IsJson(const Headers& headers) {
+  std::string_view type = HeaderValue(headers, kContentTypeHeader);
+  type = Trim(type.substr(0, type.find(';')));
+  return EqualsIgnoreCase(type, kJsonContentType);
+}
+
+Codec::Codec(Subjects subjects, CodecOptions options)
+    : subjects_(std::move(subjects)), options_(options) {}
+
+Status Codec::ParseBody(const WireMessage& msg, pb::Message* out) const {
+  const std::string type = out->GetDescriptor()->name();
+  if (msg.data.size() > options_.max_payload_bytes) {
+    return TooLarge("message body", msg.data.size(), options_.max_payload_bytes);
+  }
+  if (IsJson(msg.headers)) {
+    pb::util::JsonParseOptions opts;
+    opts.ignore_unknown_fields = false;
+    auto status = pb::util::JsonStringToMessage(msg.data, out, opts);
+    if (!status.ok()) {
+      return InvalidArgument("body is not valid " + type + " JSON: " + status.ToString());
+    }
+    return Status::Ok();
+  }
+  if (!out->ParseFromString(msg.data)) {
+    return InvalidArgument("body is not a valid " + type +
+                           " protobuf (set header Content-Type: application/json for JSON)");
+  }
+  return Status::Ok();
+}
+
+Status Codec::DecodeRequest(const WireMessage& msg, pb::Message* out) const {
+  out->Clear();
+  if (msg.data.empty()) return Status::Ok();
+  return ParseBody(msg, out);
+}
+
+Result<Payload> Codec::InputPayload(const pb::Value& input) const {
+  Payload payload = JsonPayload(JsonFromValue(input));
+  if (payload.data().size() > options_.max_payload_bytes) {
+    return TooLarge("input", payload.data().size(), options_.max_payload_bytes);
+  }
+  return payload;
+}
+
+Result<IngressMessage> Codec::DecodeStart(const WireMessage& msg) const {
+  wire::StartWorkflow start;
+  AION_RETURN_IF_ERROR(ParseBody(msg, &start));
+  AION_RETURN_IF_ERROR(ValidateName("workflow_type", start.workflow_type()));
+  IngressMessage out;
+  out.kind = IngressMessage::Kind::kStart;
+  out.workflow_type = start.workflow_type();
+  out.request_id = start.request_id();
+  auto input = InputPayload(start.input());
+  if (!input.ok()) return input.status();
+  out.input = std::move(*input);
+  return out;
+}
+
+Result<IngressMessage> Codec::DecodeSignal(const WireMessage& msg) const {
+  wire::SignalWorkflow signal;
+  AION_RETURN_IF_ERROR(ParseBody(msg, &signal));
+  AION_RETURN_IF_ERROR(ValidateName("signal name", signal.name()));
+  IngressMessage out;
+  out.kind = IngressMessage::Kind::kSignal;
+  out.signal_name = signal.name();
+  out.request_id = signal.request_id();
+  auto input = InputPayload(signal.input());
+  if (!input.ok()) return input.status();
+  out.input = std::move(*input);
+  return out;
+}
+
+Result<IngressMessage> Codec::DecodeIngress(const WireMessage& msg, std::uint64_t stream_seq,
+                                            std::string_view stream_epoch) const {
+  auto subject = subjects_.ParseInbox(msg.subject);
+  if (!subject.ok()) return subject.status();
+  const std::uint32_t owner = PartitionOf(subject->workflow_id, options_.partitions);
+  if (subject->partition != owner) {
+    return InvalidArgument("workflow id '" + subject->workflow_id + "' belongs to partition " +
+                           std::to_string(owner) + ", not " + std::to_string(subject->partition));
+  }
+  if (subject->kind != IngressKind::kStart && subject->kind != IngressKind::kSignal) {
+    return InvalidArgument("ingress kind '" + std::string(IngressKindName(subject->kind)) +
+                           "' is not supported yet");
+  }
+  auto decoded = subject->kind == IngressKind::kStart ? DecodeStart(msg) : DecodeSignal(msg);
+  if (!decoded.ok()) return decoded.status();
+  if (!decoded->request_id.empty()) {
+    AION_RETURN_IF_ERROR(ValidateName("request_id", decoded->request_id));
+  }
+  decoded->workflow_id = subject->workflow_id;
+  decoded->dedupe_key = DedupeKey(subject->kind, subject->workflow_id, decoded->request_id,
+                                  msg.headers, stream_seq, stream_epoch);
+  return decoded;
+}
+
+std::string Codec::DlqKind(std::string_view subject) const {
+  std::string_view last = subject.substr(subject.rfind('.') + 1);
+  return ParseIngressKind(last).ok() ? std::string(last) : "unknown";
+}
+
+std::string DedupeKey(IngressKind kind, std::string_view workflow_id, std::string_view request_id,
+                      const Headers& headers, std::uint64_t stream_seq,
+                      std::string_view stream_epoch) {
+  if (!request_id.empty()) {
+    return std::string(IngressKindName(kind)) + ":" + std::string(workflow_id) + ":" +
+           std::string(request_id);
+  }
+  std::string_view msg_id = HeaderValue(headers, kMsgIdHeader);
+  if (!msg_id.empty()) return "msgid:" + std::string(msg_id);
+  if (stream_epoch.empty()) return "seq:" + std::to_string(stream_seq);
+  return "seq:" + std::string(stream_epoch) + ":" + std::to_string(stream_seq);
+}
+
+std::string EncodeMessage(const pb::Message& message, bool json) {
+  if (!json) return message.SerializeAsString();
+  pb::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  std::string out;
+  auto status = pb::util::MessageToJsonString(message, &out, opts);
+  if (status.ok()) return out;
+  // Only reachable with values JSON cannot express; say so rather than send nothing.
+  Json error = {
+      {"error",
+       {{"code", "internal"}, {"message", "cannot encode reply as JSON: " + status.ToString()}}}};
+  return error.dump();
+}
+
+wire::Error ErrorFromStatus(const Status& status) {
+  wire::Error error;
+  error.set_code(std::string(StatusCodeName(status.code())));
+  error.set_message(status.message());
+  return error;
+}
+
+wire::IngressReply MakeIngressReply(std::string_view workflow_id, const IngressOutcome& outcome) {
+  wire::IngressReply reply;
+  reply.set_workflow_id(std::string(workflow_id));
+  reply.set_run_id(outcome.run_id);
+  reply.set_duplicate(outcome.duplicate);
+  if (!outcome.status.ok()) *reply.mutable_error() = ErrorFromStatus(outcome.status);
+  return reply;
+}
+
+std::string WorkflowStatusName(WorkflowStatus status) {
+  constexpr std::string_view kPrefix = "WORKFLOW_STATUS_";
+  std::string name = records::WorkflowStatus_Name(status);
+  if (name.rfind(kPrefix, 0) == 0) name.erase(0, kPrefix.size());
+  if (name.empty()) return "unknown";
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return name;
+}
+
+Result<LifecycleMessage> LifecycleFromRow(const OutboxRow& row, const Subjects& subjects) {
+  if (row.kind() != OutboxRow::KIND_LIFECYCLE) {
+    return InvalidArgument("outbox row '" + row.key() + "' is not a lifecycle row");
+  }
+  const HistoryEvent& e = row.event();
+  wire::LifecycleEvent event;
+  event.set_workflow_id(row.workflow_id());
+  event.set_workflow_type(row.workflow_type());
+  event.set_run_id(e.run_id());
+  event.set_seq(e.seq());
+  event.set_time_us(e.recorded_at_us());
+  switch (e.attributes_case()) {
+    case HistoryEvent::kWorkflowStarted:
+      event.set_event("started");
+      *event.mutable_input() = ValueFromPayload(e.workflow_started().input());
+      break;
+    case HistoryEvent::kWorkflowCompleted:
+      event.set_event("completed");
+      *event.mutable_output() = ValueFromPayload(e.workflow_completed().output());
+      break;
+    case HistoryEvent::kWorkflowFailed:
+      event.set_event("failed");
+      event.set_failure(e.workflow_failed().message());
+      break;
+    default:
+      return InvalidArgument("outbox row '" + row.key() + "' holds event seq " +
+                             std::to_string(e.seq()) + " which is not a lifecycle event");
+  }
+  std::string subject = subjects.Event(row.workflow_type(), row.workflow_id(), event.event());
+  return LifecycleMessage{std::move(subject), std::move(event)};
+}
+
+Json JsonFromValue(const pb::Value& value) {
+  switch (value.kind_case()) {
+    case pb::Value::kNumberValue:
+      return JsonFromNumber(value.number_value());
+    case pb::Value::kStringValue:
+      return Json(value.string_value());
+    case pb::Value::kBoolValue:
+      return Json(value.bool_value());
+    case pb::Value::kStructValue: {
+      Json object = Json::object();
+      for (const auto& [key, field] : value.struct_value().fields()) {
+        object[key] = JsonFromValue(field);
+      }
+      return object;
+    }
+    case pb::Value::kListValue: {
+      Json array = Json::array();
+      for (const auto& item : value.list_value().values()) array.push_back(JsonFromValue(item));
+      return array;
+    }
+    default:  // null, or absent: both read as JSON null
+      return Json(nullptr);
+  }
+}
+
+void ValueFromJson(const Json& json, pb::Value* out) {
+  switch (json.type()) {
+    case Json::value_t::boolean:
+      out->set_bool_value(json.get<bool>());
+      break;
+    case Json::value_t::number_integer:
+    case Json::value_t::number_unsigned:
+    case Json::value_t::number_float:
+      out->set_number_value(json.get<double>());
+      break;
+    case Json::value_t::string:
+      out->set_string_value(json.get<std::string>());
+      break;
+    case Json::value_t::array: {
+      auto* list = out->mutable_list_value();
+      for (const auto& item : json) ValueFromJson(item, list->add_values());
+      break;
+    }
+    case Json::value_t::object: {
+      auto* fields = out->mutable_struct_value()->mutable_fields();
+      for (const auto& [key, item] : json.items()) ValueFromJson(item, &(*fields)[key]);
+      break;
+    }
+    default:
+      out->set_null_value(pb::NULL_VALUE);
+  }
+}
+
+pb::Value ValueFromPayload(const Payload& payload) {
+  auto json = ParseJsonPayload(payload);
+  if (!json.ok()) json = Json::parse(PayloadToDisplay(payload));
+  pb::Value value;
+  ValueFromJson(*json, &value);
+  return value;
+}
+
+}  // namespace aion::bus

@@ -1,0 +1,112 @@
+// Subjects: building and parsing every subject of the wire contract.
+#define BOOST_TEST_MODULE subjects
+#include "aion/bus/subjects.h"
+
+#include <boost/test/unit_test.hpp>
+
+namespace aion::bus {
+namespace {
+
+BOOST_AUTO_TEST_CASE(builds_every_subject_with_the_default_prefix) {
+  Subjects s;
+  BOOST_TEST(s.Workflow("order-42", IngressKind::kStart) == "aion.wf.order-42.start");
+  BOOST_TEST(s.Inbox(7, "order-42", IngressKind::kSignal) == "aion.in.7.order-42.signal");
+  BOOST_TEST(s.InboxAll() == "aion.in.>");
+  BOOST_TEST(s.InboxFilter(3) == "aion.in.3.>");
+  BOOST_TEST(s.Event("order", "order-42", "completed") == "aion.evt.order.order-42.completed");
+  BOOST_TEST(s.EventsAll() == "aion.evt.>");
+  BOOST_TEST(s.Request("order-42", ApiOp::kResult) == "aion.req.order-42.result");
+  BOOST_TEST(s.Api(15, "order-42", ApiOp::kDescribe) == "aion.api.15.order-42.describe");
+  BOOST_TEST(s.ApiFilter(2) == "aion.api.2.*.*");
+  BOOST_TEST(s.Dlq("start") == "aion.dlq.start");
+  BOOST_TEST(s.DlqAll() == "aion.dlq.>");
+}
+
+BOOST_AUTO_TEST_CASE(a_custom_prefix_may_have_several_tokens) {
+  Subjects s("acme.prod");
+  BOOST_TEST(s.Workflow("x", IngressKind::kCancel) == "acme.prod.wf.x.cancel");
+  auto parsed = s.ParseInbox("acme.prod.in.4.x:1.activity_result");
+  BOOST_REQUIRE(parsed.ok());
+  BOOST_TEST(parsed->partition == 4u);
+  BOOST_TEST(parsed->workflow_id == "x:1");
+  BOOST_TEST((parsed->kind == IngressKind::kActivityResult));
+  BOOST_TEST(!s.ParseInbox("aion.in.4.x.start").ok());
+}
+
+BOOST_AUTO_TEST_CASE(parses_what_it_builds) {
+  Subjects s;
+  for (IngressKind k :
+       {IngressKind::kStart, IngressKind::kSignal, IngressKind::kSignalWithStart,
+        IngressKind::kCancel, IngressKind::kTerminate, IngressKind::kActivityResult}) {
+    auto wf = s.ParseWorkflow(s.Workflow("a_b=c@d+e-f", k));
+    BOOST_REQUIRE(wf.ok());
+    BOOST_TEST(wf->workflow_id == "a_b=c@d+e-f");
+    BOOST_TEST((wf->kind == k));
+    auto in = s.ParseInbox(s.Inbox(12, "id", k));
+    BOOST_REQUIRE(in.ok());
+    BOOST_TEST(in->partition == 12u);
+    BOOST_TEST((in->kind == k));
+  }
+  for (ApiOp op :
+       {ApiOp::kDescribe, ApiOp::kHistory, ApiOp::kQuery, ApiOp::kResult, ApiOp::kHeartbeat}) {
+    auto req = s.ParseRequest(s.Request("id", op));
+    BOOST_REQUIRE(req.ok());
+    BOOST_TEST((req->op == op));
+    auto api = s.ParseApi(s.Api(0, "id", op));
+    BOOST_REQUIRE(api.ok());
+    BOOST_TEST((api->op == op));
+    BOOST_TEST(api->workflow_id == "id");
+  }
+  auto evt = s.ParseEvent("aion.evt.noop.w-1.started");
+  BOOST_REQUIRE(evt.ok());
+  BOOST_TEST(evt->workflow_type == "noop");
+  BOOST_TEST(evt->workflow_id == "w-1");
+  BOOST_TEST(evt->event == "started");
+}
+
+void ExpectInvalid(const Status& status, const std::string& fragment) {
+  BOOST_TEST_CONTEXT("status: " << status.ToString()) {
+    BOOST_TEST((status.code() == StatusCode::kInvalidArgument));
+    BOOST_TEST(status.message().find(fragment) != std::string::npos);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(rejects_malformed_subjects_with_a_clear_message) {
+  Subjects s;
+  ExpectInvalid(s.ParseInbox("other.in.1.x.start").status(), "does not start with 'aion.in.'");
+  ExpectInvalid(s.ParseInbox("aion.in.1.x").status(), "has 2 tokens");
+  ExpectInvalid(s.ParseInbox("aion.in.1.x.y.start").status(), "has 4 tokens");
+  ExpectInvalid(s.ParseInbox("aion.in.one.x.start").status(), "not a decimal number");
+  ExpectInvalid(s.ParseInbox("aion.in.01.x.start").status(), "not a decimal number");
+  ExpectInvalid(s.ParseInbox("aion.in.-1.x.start").status(), "not a decimal number");
+  ExpectInvalid(s.ParseInbox("aion.in.99999999999.x.start").status(), "not a decimal number");
+  ExpectInvalid(s.ParseInbox("aion.in.1.x%y.start").status(), "invalid character");
+  ExpectInvalid(s.ParseInbox("aion.in.1..start").status(), "workflow id is empty");
+  ExpectInvalid(s.ParseInbox("aion.in.1." + std::string(129, 'a') + ".start").status(),
+                "longer than 128");
+  ExpectInvalid(s.ParseInbox("aion.in.1.x.launch").status(), "unknown ingress kind 'launch'");
+  ExpectInvalid(s.ParseWorkflow("aion.wf.x.Start").status(), "unknown ingress kind");
+  ExpectInvalid(s.ParseApi("aion.api.1.x.delete").status(), "unknown operation 'delete'");
+  ExpectInvalid(s.ParseRequest("aion.req.x").status(), "has 1 tokens");
+  ExpectInvalid(s.ParseEvent("aion.evt.t.x.").status(), "event is empty");
+}
+
+BOOST_AUTO_TEST_CASE(validates_prefixes) {
+  BOOST_TEST(ValidatePrefix("aion").ok());
+  BOOST_TEST(ValidatePrefix("acme.prod-1").ok());
+  ExpectInvalid(ValidatePrefix(""), "empty token");
+  ExpectInvalid(ValidatePrefix("a..b"), "empty token");
+  ExpectInvalid(ValidatePrefix("a.*"), "may contain only");
+  ExpectInvalid(ValidatePrefix("a b"), "may contain only");
+}
+
+BOOST_AUTO_TEST_CASE(kind_and_op_names_round_trip) {
+  BOOST_TEST(IngressKindName(IngressKind::kSignalWithStart) == "signal_with_start");
+  BOOST_TEST((*ParseIngressKind("terminate") == IngressKind::kTerminate));
+  BOOST_TEST(ApiOpName(ApiOp::kHeartbeat) == "heartbeat");
+  BOOST_TEST((*ParseApiOp("history") == ApiOp::kHistory));
+  BOOST_TEST(!ParseApiOp("").ok());
+}
+
+}  // namespace
+}  // namespace aion::bus
