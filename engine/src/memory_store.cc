@@ -1,5 +1,7 @@
 #include "aion/engine/memory_store.h"
 
+#include "aion/engine/write_batch_checks.h"
+
 #include <algorithm>
 #include <optional>
 #include <set>
@@ -14,63 +16,6 @@ using TimerKey = std::tuple<Timestamp, std::string, std::string>;
 
 TimerKey KeyOf(const TimerRow& row) {
   return {row.fire_at_us(), row.workflow_id(), row.timer_id()};
-}
-
-bool IsStorableWorkflowId(std::string_view id) {
-  return !id.empty() && id.find('\0') == std::string_view::npos;
-}
-
-// Checks of one AppendOp that need no stored state.
-Status ValidateAppendShape(const AppendOp& op) {
-  if (!IsStorableWorkflowId(op.workflow_id)) {
-    return InvalidArgument("append: workflow id must be non-empty and contain no NUL byte");
-  }
-  if (op.record.workflow_id() != op.workflow_id) {
-    return InvalidArgument("append to '" + op.workflow_id + "': record names workflow '" +
-                           op.record.workflow_id() + "'");
-  }
-  if (!records::WorkflowStatus_IsValid(op.record.status())) {
-    return InvalidArgument("append to '" + op.workflow_id + "': unknown workflow status " +
-                           std::to_string(op.record.status()));
-  }
-  for (std::size_t i = 0; i < op.events.size(); ++i) {
-    const std::uint64_t want = op.expected_head + 1 + i;
-    if (op.events[i].seq() != want) {
-      return InvalidArgument("append to '" + op.workflow_id + "': event " + std::to_string(i) +
-                             " has seq " + std::to_string(op.events[i].seq()) + ", want " +
-                             std::to_string(want));
-    }
-  }
-  const std::uint64_t new_head = op.expected_head + op.events.size();
-  if (op.record.head_seq() != new_head) {
-    return InvalidArgument("append to '" + op.workflow_id + "': record head_seq " +
-                           std::to_string(op.record.head_seq()) + ", want " +
-                           std::to_string(new_head));
-  }
-  return Status::Ok();
-}
-
-Status ValidateRowKeys(const WriteBatch& batch) {
-  for (const auto& e : batch.dedupe_puts) {
-    if (e.key().empty()) return InvalidArgument("dedupe put with an empty key");
-  }
-  for (const auto& k : batch.dedupe_deletes) {
-    if (k.empty()) return InvalidArgument("dedupe delete with an empty key");
-  }
-  for (const auto* rows : {&batch.timer_puts, &batch.timer_deletes}) {
-    for (const auto& t : *rows) {
-      if (!IsStorableWorkflowId(t.workflow_id()) || t.timer_id().empty()) {
-        return InvalidArgument("timer row needs a workflow id without NUL and a timer id");
-      }
-    }
-  }
-  for (const auto& row : batch.outbox_puts) {
-    if (row.key().empty()) return InvalidArgument("outbox put with an empty key");
-  }
-  for (const auto& k : batch.outbox_deletes) {
-    if (k.empty()) return InvalidArgument("outbox delete with an empty key");
-  }
-  return Status::Ok();
 }
 
 template <typename Map>
@@ -97,9 +42,9 @@ struct MemoryStore::State {
   // Every check of the batch, against the stored heads and the heads left by
   // earlier appends of the same batch, before anything is changed.
   Status Validate(const WriteBatch& batch) const {
+    AION_RETURN_IF_ERROR(CheckWriteBatchShape(batch));
     std::unordered_map<std::string_view, std::uint64_t> batch_heads;
     for (const AppendOp& op : batch.appends) {
-      AION_RETURN_IF_ERROR(ValidateAppendShape(op));
       auto it = batch_heads.find(op.workflow_id);
       const std::uint64_t head = it != batch_heads.end() ? it->second : HeadOf(op.workflow_id);
       if (op.expected_head != head) {
@@ -108,7 +53,7 @@ struct MemoryStore::State {
       }
       batch_heads[op.workflow_id] = op.record.head_seq();
     }
-    return ValidateRowKeys(batch);
+    return Status::Ok();
   }
 
   void Apply(const AppendOp& op) {

@@ -15,7 +15,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include "batch_checks.h"
+#include "aion/engine/write_batch_checks.h"
 #include "keys.h"
 #include "map_resize_gate.h"
 
@@ -540,7 +540,7 @@ LmdbStore::~LmdbStore() = default;
 
 Status LmdbStore::Commit(const WriteBatch& batch) {
   if (batch.empty()) return Status::Ok();
-  AION_RETURN_IF_ERROR(lmdb_checks::CheckBatchShape(batch, env_->max_key_size));
+  AION_RETURN_IF_ERROR(CheckWriteBatchShape(batch, env_->max_key_size));
   return env_->RunWriteTxn([&](MDB_txn* txn) { return env_->WriteBatchInTxn(txn, batch); });
 }
 
@@ -564,7 +564,7 @@ Result<std::vector<HistoryEvent>> LmdbStore::ReadHistory(std::string_view workfl
                                                          std::size_t limit) {
   std::vector<HistoryEvent> events;
   const std::string prefix = keys::HistoryPrefix(workflow_id);
-  if (limit == 0 || !lmdb_checks::IsStorableWorkflowId(workflow_id) ||
+  if (limit == 0 || !IsStorableWorkflowId(workflow_id) ||
       prefix.size() + 8 > env_->max_key_size) {
     return events;
   }

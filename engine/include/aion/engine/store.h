@@ -36,7 +36,9 @@ struct AppendOp {
 };
 
 // Everything one group commit writes. Appends to the same id are applied in
-// order, each checked against the head the previous one left.
+// order, each checked against the head the previous one left. Appends are
+// applied first, then puts, then deletes (a row put and deleted in one batch
+// ends up absent); deleting a row that does not exist is not an error.
 struct WriteBatch {
   std::vector<AppendOp> appends;
   std::vector<DedupeEntry> dedupe_puts;

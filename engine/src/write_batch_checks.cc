@@ -1,8 +1,8 @@
-#include "batch_checks.h"
+#include "aion/engine/write_batch_checks.h"
 
 #include <string>
 
-namespace aion::lmdb_checks {
+namespace aion {
 namespace {
 
 // A history key adds 0x00 and an 8-byte seq to the id; a timer key adds an
@@ -69,7 +69,7 @@ bool IsStorableWorkflowId(std::string_view id) {
   return !id.empty() && id.find('\0') == std::string_view::npos;
 }
 
-Status CheckBatchShape(const WriteBatch& batch, std::size_t max_key_size) {
+Status CheckWriteBatchShape(const WriteBatch& batch, std::size_t max_key_size) {
   for (const AppendOp& op : batch.appends) AION_RETURN_IF_ERROR(CheckAppend(op, max_key_size));
   for (const auto& e : batch.dedupe_puts) {
     AION_RETURN_IF_ERROR(CheckRowKey("dedupe", e.key(), max_key_size));
@@ -88,4 +88,4 @@ Status CheckBatchShape(const WriteBatch& batch, std::size_t max_key_size) {
   return Status::Ok();
 }
 
-}  // namespace aion::lmdb_checks
+}  // namespace aion
