@@ -4,6 +4,10 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <sstream>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "aion/engine/engine.h"
 #include "aion/engine/memory_store.h"
@@ -25,6 +29,27 @@ Task<Json> SignalOrTimeout(Context& ctx, Json) {
 
 Task<Json> WaitGo(Context& ctx, Json) { co_return co_await ctx.signal<Json>("go"); }
 
+// Starts a named reminder, cancels it when "done" arrives, reports whether it fired.
+Task<Json> Reminder(Context& ctx, Json) {
+  Timer reminder = ctx.timer("reminder", 1h);
+  co_await ctx.signal<Json>("done");
+  reminder.Cancel();
+  const bool fired = co_await reminder;
+  co_return Json{{"fired", fired}};
+}
+
+// Version A and version B of one workflow type: B sleeps 2 s instead of 1 s,
+// so a history recorded by A does not replay under B.
+Task<Json> SleepA(Context& ctx, Json) {
+  ctx.log().info("A before sleep");
+  co_await ctx.sleep(1s);
+  co_return co_await ctx.signal<Json>("go");
+}
+Task<Json> SleepB(Context& ctx, Json) {
+  co_await ctx.sleep(2s);
+  co_return co_await ctx.signal<Json>("go");
+}
+
 Task<Json> Throws(Context& ctx, Json) {
   co_await ctx.sleep(1ms);
   throw std::runtime_error("card declined");
@@ -36,6 +61,8 @@ struct Harness {
     BOOST_REQUIRE(registry.workflow("signal_or_timeout", &SignalOrTimeout).ok());
     BOOST_REQUIRE(registry.workflow("throws", &Throws).ok());
     BOOST_REQUIRE(registry.workflow("wait_go", &WaitGo).ok());
+    BOOST_REQUIRE(registry.workflow("reminder", &Reminder).ok());
+    BOOST_REQUIRE(registry.workflow("sleepy", &SleepA).ok());
     Open();
   }
   void Open() {
@@ -283,4 +310,67 @@ BOOST_AUTO_TEST_CASE(stale_second_writer_is_refused_and_writes_nothing) {
   // It re-reads the store afterwards and answers from the truth.
   BOOST_TEST(a.engine->Signal("contended", "go", JsonPayload(1)).status.code() ==
              StatusCode::kNotRunning);
+}
+
+BOOST_AUTO_TEST_CASE(named_timer_is_cancelled_and_never_fires) {
+  Harness h;
+  BOOST_REQUIRE(h.engine->Start("rem", "reminder", JsonPayload(nullptr)).status.ok());
+  BOOST_REQUIRE(WaitFor([&] { return h.History("rem").size() == 2; }));
+  BOOST_REQUIRE(h.engine->Signal("rem", "done", JsonPayload(nullptr)).status.ok());
+  BOOST_TEST(Output(h.Result("rem")) == (Json{{"fired", false}}));
+  auto hist = h.History("rem");
+  BOOST_TEST(hist[1].timer_started().timer_id() == "reminder");
+  BOOST_TEST(CountEvents(hist, HistoryEvent::kTimerCancelled) == 1);
+  h.clock.Advance(2h);  // past the reminder's fire time: nothing may fire now
+  BOOST_TEST(h.store->DueTimers(std::numeric_limits<Timestamp>::max(), 10)->empty());
+  BOOST_TEST(h.History("rem").size() == hist.size());
+}
+
+BOOST_AUTO_TEST_CASE(nondeterminism_parks_the_run_until_fixed_code_runs_it) {
+  Harness h;
+  BOOST_REQUIRE(h.engine->Start("nd", "sleepy", JsonPayload(nullptr)).status.ok());
+  BOOST_REQUIRE(WaitFor([&] { return h.History("nd").size() == 2; }));
+  h.engine->Shutdown();
+
+  // Deploy changed code under the same type and version.
+  WorkflowRegistry changed;
+  BOOST_REQUIRE(changed.workflow("sleepy", &SleepB).ok());
+  {
+    auto e = Engine::Open({.store = &h.memory, .registry = &changed, .clock = &h.clock});
+    BOOST_REQUIRE(e.ok());
+    BOOST_REQUIRE(WaitFor([&] { return !(*e)->Describe("nd")->parked_error.empty(); }));
+    const std::string why = (*e)->Describe("nd")->parked_error;
+    BOOST_TEST(why.find("nondeterminism at seq 2") != std::string::npos, why);
+    // Parked, not failed: the run stays open and keeps its inputs.
+    BOOST_TEST((*e)->Signal("nd", "go", JsonPayload("kept")).status.ok());
+    BOOST_TEST((*e)->Describe("nd")->record.status() == records::WORKFLOW_STATUS_RUNNING);
+  }
+  // Fixed (original) code resumes it from the same history.
+  h.Open();
+  h.FireNextTimer("nd");
+  BOOST_TEST(Output(h.Result("nd")) == "kept");
+}
+
+BOOST_AUTO_TEST_CASE(workflow_logger_is_silent_during_replay) {
+  std::ostringstream captured;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+  {
+    Harness h;
+    BOOST_REQUIRE(h.engine->Start("quiet", "sleepy", JsonPayload(nullptr)).status.ok());
+    BOOST_REQUIRE(WaitFor([&] { return h.History("quiet").size() == 2; }));
+    h.Restart();  // replays WorkflowStarted: its log line must not repeat
+    h.FireNextTimer("quiet");
+    BOOST_REQUIRE(h.engine->Signal("quiet", "go", JsonPayload(1)).status.ok());
+    h.Result("quiet");
+  }
+  spdlog::set_default_logger(previous);
+  const std::string logs = captured.str();
+  std::size_t count = 0;
+  for (auto pos = logs.find("A before sleep"); pos != std::string::npos;
+       pos = logs.find("A before sleep", pos + 1)) {
+    ++count;
+  }
+  BOOST_TEST(count == 1u);
 }
