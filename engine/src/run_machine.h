@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "aion/engine/context.h"
+#include "aion/engine/history.h"
 #include "aion/engine/registry.h"
 #include "aion/engine/store.h"
 
@@ -29,11 +30,6 @@ struct IssuedCommand {
   std::uint64_t ordinal = 0;
   HistoryEvent event;
 };
-
-// One-line description of an event for errors and the CLI ("TimerStarted(id=#1)").
-std::string DescribeEvent(const HistoryEvent& e);
-bool IsInputEvent(const HistoryEvent& e);
-bool IsTerminalEvent(const HistoryEvent& e);
 
 class RunMachine final : public detail::RunCore {
  public:

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "aion/engine/engine.h"
+#include "aion/engine/history.h"
 #include "aion/engine/memory_store.h"
 #include "aion/examples/reference_workflows.h"
 #include "support/fault_injection_store.h"
@@ -92,6 +93,9 @@ struct Harness {
   Outcome Result(const std::string& id) {
     auto r = engine->AwaitResult(id, 20s);
     BOOST_REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+    // The record's status is the one the history implies.
+    BOOST_TEST(StatusFromHistory(History(id)) == r->status);
+    BOOST_TEST(engine->Describe(id)->record.status() == r->status);
     return *r;
   }
 
