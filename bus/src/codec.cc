@@ -32,6 +32,29 @@ Status TooLarge(std::string_view what, std::size_t size, std::size_t limit) {
                          " bytes exceeds the limit of " + std::to_string(limit) + " bytes");
 }
 
+// Longest parser message quoted in an error: it may echo the whole input.
+constexpr std::size_t kMaxParserMessage = 300;
+
+// The length of the valid UTF-8 sequence starting at s[i], or 0.
+std::size_t Utf8Length(std::string_view s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const auto cont = [&](std::size_t k) { return i + k < s.size() && (b(k) & 0xC0) == 0x80; };
+  const unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2)) return 0;
+    if ((c == 0xE0 && b(1) < 0xA0) || (c == 0xED && b(1) > 0x9F)) return 0;  // overlong, surrogate
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if ((c == 0xF0 && b(1) < 0x90) || (c == 0xF4 && b(1) > 0x8F)) return 0;  // overlong, > U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
 constexpr double kMaxSafeInteger = 9007199254740992.0;  // 2^53
 
 Json JsonFromNumber(double d) {
@@ -71,7 +94,9 @@ Status Codec::ParseBody(const WireMessage& msg, pb::Message* out) const {
     opts.ignore_unknown_fields = false;
     auto status = pb::util::JsonStringToMessage(msg.data, out, opts);
     if (!status.ok()) {
-      return InvalidArgument("body is not valid " + type + " JSON: " + status.ToString());
+      std::string why = status.ToString();
+      if (why.size() > kMaxParserMessage) why = why.substr(0, kMaxParserMessage) + "...";
+      return InvalidArgument("body is not valid " + type + " JSON: " + SanitizeUtf8(why));
     }
     return Status::Ok();
   }
@@ -180,10 +205,26 @@ std::string EncodeMessage(const pb::Message& message, bool json) {
   return error.dump();
 }
 
+std::string SanitizeUtf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    const std::size_t n = Utf8Length(text, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+      ++i;
+    } else {
+      out.append(text.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
 wire::Error ErrorFromStatus(const Status& status) {
   wire::Error error;
   error.set_code(std::string(StatusCodeName(status.code())));
-  error.set_message(status.message());
+  error.set_message(SanitizeUtf8(status.message()));
   return error;
 }
 

@@ -97,6 +97,7 @@ struct Ingress::Impl {
     SteadyClock::time_point resume_at{};  // guarded by mu: no fetching before
     milliseconds backoff{0};              // guarded by mu
     bool paused = false;                  // guarded by mu
+    bool fetch_failing = false;           // fetch thread only: log transitions once
   };
   // Shared with engine callbacks. Once `alive` is false (Stop gave up
   // waiting), a late callback touches nothing of the Ingress.
@@ -200,11 +201,15 @@ std::vector<MsgPtr> Ingress::Impl::Fetch(Partition& p) {
     // An older server answered "no messages" at once: long-poll for one instead.
     msgs = FetchOnce(p.sub, 1, false, options.idle_wait, &s);
   }
-  if (msgs.empty() && !NoMessages(s) && !stopping) {
-    spdlog::warn("partition {}: fetch failed: {}", p.id,
+  const bool failed = msgs.empty() && !NoMessages(s) && !stopping;
+  if (failed && !p.fetch_failing) {
+    spdlog::warn("partition {}: fetch failed: {}; retrying", p.id,
                  NatsStatus(s, "fetch from " + ConsumerName(p.id)).message());
-    Sleep(p, milliseconds(250));
+  } else if (!failed && p.fetch_failing) {
+    spdlog::info("partition {}: fetching again", p.id);
   }
+  p.fetch_failing = failed;
+  if (failed) Sleep(p, milliseconds(250));
   return msgs;
 }
 
@@ -383,14 +388,18 @@ void Ingress::Impl::DeadLetterLoop() {
 void Ingress::Impl::DeadLetter(DeadLetterJob& job) {
   Delivery& d = job.delivery;
   wire::DeadLetter letter;
-  letter.set_subject(d.wire.subject);
+  // Strings in the envelope must be UTF-8 for it to parse; the original bytes
+  // stay intact in `data`.
+  letter.set_subject(SanitizeUtf8(d.wire.subject));
   letter.set_kind(job.kind);
   letter.set_code(std::string(StatusCodeName(job.reason.code())));
-  letter.set_reason(job.reason.message());
+  letter.set_reason(SanitizeUtf8(job.reason.message()));
   letter.set_time_us(std::chrono::duration_cast<std::chrono::microseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count());
-  for (const auto& [k, v] : d.wire.headers) (*letter.mutable_headers())[k] = v;
+  for (const auto& [k, v] : d.wire.headers) {
+    (*letter.mutable_headers())[SanitizeUtf8(k)] = SanitizeUtf8(v);
+  }
   const auto room =
       static_cast<std::size_t>(std::max<std::int64_t>(0, conn.max_payload() - kEnvelopeBytes));
   letter.set_data(d.wire.data.substr(0, room));

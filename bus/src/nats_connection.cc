@@ -60,11 +60,17 @@ Status SetOptions(natsOptions* opts, const NatsConnectionOptions& o) {
 }  // namespace
 
 Status NatsStatus(natsStatus s, std::string_view what, jsErrCode js_error) {
-  std::string message = std::string(what) + ": " + natsStatus_GetText(s);
+  const std::string text = natsStatus_GetText(s);
+  std::string message = std::string(what) + ": " + text;
   natsStatus last = NATS_OK;
-  const char* detail = nats_GetLastError(&last);
-  if (detail != nullptr && *detail != '\0' && last == s)
-    message += std::string(" (") + detail + ")";
+  const char* raw = nats_GetLastError(&last);
+  std::string_view detail = (raw == nullptr || last != s) ? "" : raw;
+  // nats.c prefixes details with "(file.c:line): "; users need only the words.
+  const auto location_end = detail.find("): ");
+  if (!detail.empty() && detail.front() == '(' && location_end != std::string_view::npos) {
+    detail.remove_prefix(location_end + 3);
+  }
+  if (!detail.empty() && detail != text) message += " (" + std::string(detail) + ")";
   if (js_error != 0) message += " [JetStream error " + std::to_string(js_error) + "]";
   return {CodeOf(s), std::move(message)};
 }

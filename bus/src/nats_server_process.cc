@@ -173,6 +173,13 @@ Status NatsServerProcess::Launch(int port) {
     dup2(log_fd, 1);
     dup2(log_fd, 2);
     close_range(3, ~0U, 0);
+    // A parent that waits for signals with sigwait blocks them; exec keeps
+    // the mask, and a server that cannot see SIGTERM cannot stop gracefully.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
     execv(argv[0], argv.data());
     _exit(127);
   }

@@ -316,5 +316,24 @@ BOOST_AUTO_TEST_CASE(values_and_json_convert_both_ways) {
   BOOST_TEST(WorkflowStatusName(WorkflowStatus::WORKFLOW_STATUS_RUNNING) == "running");
 }
 
+BOOST_AUTO_TEST_CASE(error_text_quoting_bad_input_stays_valid_utf8) {
+  BOOST_TEST(SanitizeUtf8("plain ä € 😀") == "plain ä € 😀");
+  BOOST_TEST(SanitizeUtf8("a\xff b") == "a\uFFFD b");
+  BOOST_TEST(SanitizeUtf8("\xC0\xAF") == "\uFFFD\uFFFD");             // overlong
+  BOOST_TEST(SanitizeUtf8("\xED\xA0\x80") == "\uFFFD\uFFFD\uFFFD");   // surrogate
+  BOOST_TEST(SanitizeUtf8("x\xE2\x82") == "x\uFFFD\uFFFD");           // cut short
+  BOOST_TEST(SanitizeUtf8("\xF4\x90\x80\x80").find("\uFFFD") == 0u);  // beyond U+10FFFF
+
+  Codec codec;
+  const std::string garbage = "\xff\xfe\x00\x80 {\"workflow_type\":\"\xc3\x28\"}";
+  auto decoded = codec.DecodeIngress(JsonMsg(In("w", "start"), garbage));
+  ExpectInvalid(decoded.status(), "JSON");
+  wire::Error error = ErrorFromStatus(decoded.status());
+  wire::Error parsed;
+  BOOST_TEST(parsed.ParseFromString(error.SerializeAsString()));  // fails on invalid UTF-8
+  BOOST_TEST(SanitizeUtf8(error.message()) == error.message());
+  BOOST_TEST(error.message().size() < 1000u);
+}
+
 }  // namespace
 }  // namespace aion::bus

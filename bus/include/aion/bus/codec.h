@@ -92,6 +92,11 @@ std::string DedupeKey(IngressKind kind, std::string_view workflow_id, std::strin
 // Binary protobuf, or the JSON mapping (snake_case field names) if `json`.
 std::string EncodeMessage(const google::protobuf::Message& message, bool json);
 
+// `text` with every byte that is not part of valid UTF-8 replaced by U+FFFD:
+// protobuf string fields must be UTF-8, and error text may quote bad input.
+std::string SanitizeUtf8(std::string_view text);
+
+// The error for the wire; its message is sanitized (SanitizeUtf8).
 wire::Error ErrorFromStatus(const Status& status);
 wire::IngressReply MakeIngressReply(std::string_view workflow_id, const IngressOutcome& outcome);
 

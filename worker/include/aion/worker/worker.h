@@ -1,0 +1,58 @@
+// Worker: the runtime of one aion-worker process (DESIGN §2, §3).
+//
+// Wires an LmdbStore at <data>/lmdb, the reference workflows, the Engine with
+// the NATS outbox sink, the streams, the API server and the ingress of the
+// partitions it owns. Owns all of them. Start and Shutdown are called from
+// one owning thread; everything else runs on the components' own threads.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "aion/engine/engine.h"
+#include "aion/engine/status.h"
+#include "aion/engine/store.h"
+
+namespace aion::worker {
+
+struct WorkerOptions {
+  std::string nats_url = "nats://127.0.0.1:4222";
+  std::filesystem::path data_dir;         // required unless `store` is given
+  std::vector<std::uint32_t> partitions;  // owned partitions; empty: all
+  std::uint32_t partition_count = 16;     // P; must match the streams
+  std::string prefix = "aion";            // subject prefix
+  Store* store = nullptr;                 // embedding/tests: used instead of LMDB; borrowed
+  int executor_threads = 2;
+};
+
+// "0-3,7" -> {0,1,2,3,7} (sorted, without repeats). kInvalidArgument for bad
+// syntax, an empty list, or a partition >= `count`.
+Result<std::vector<std::uint32_t>> ParsePartitions(std::string_view spec, std::uint32_t count);
+
+class Worker {
+ public:
+  // Errors: kInvalidArgument (options, unusable data dir, streams made with
+  // another P), kUnavailable (NATS unreachable), or what the store reports.
+  static Result<std::unique_ptr<Worker>> Start(WorkerOptions options);
+  ~Worker();  // Shutdown()
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Graceful drain: stop fetching and serving, let the engine finish the
+  // commit in flight (its callbacks ack), then close NATS. Idempotent.
+  void Shutdown();
+
+  const std::vector<std::uint32_t>& partitions() const;
+  Engine& engine();
+
+ private:
+  struct Impl;
+  explicit Worker(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace aion::worker
