@@ -115,7 +115,8 @@ std::string HistoryLine(const history::HistoryEvent& event, const std::string& p
   return s.str();
 }
 
-void Renderer::Line(const std::string& text) { out_ << text << '\n'; }
+// Flushed per line: `aion sub` is often piped or redirected and then killed.
+void Renderer::Line(const std::string& text) { out_ << text << std::endl; }
 
 void Renderer::Ingress(std::string_view verb, const wire::IngressReply& reply) {
   if (json_) return Line(ToJson(reply).dump());
