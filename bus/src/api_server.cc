@@ -16,7 +16,7 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 // Room left for the reply envelope when a history is cut to fit max_payload.
-constexpr std::int64_t kEnvelopeBytes = 64 * 1024;
+constexpr std::int64_t kEnvelopeBytes = std::int64_t{64} * 1024;
 
 // Every reply type has `error` as field 15, so an error for a request whose
 // operation is unknown can be sent as any of them.
@@ -189,10 +189,11 @@ void ApiServer::Impl::AwaitResult(const std::string& id, const WireMessage& wire
   auto pending = std::make_shared<PendingResult>();
   pending->requester = to;
   // The callback may run at once (the run already closed), on this thread.
-  pending->token = engine.OnClosed(id, [this, pending, life = life](Result<Outcome> outcome) {
-    std::lock_guard lock(life->mu);
-    if (life->alive) Answer(*pending, outcome);
-  });
+  pending->token =
+      engine.OnClosed(id, [this, pending, life = life](const Result<Outcome>& outcome) {
+        std::lock_guard lock(life->mu);
+        if (life->alive) Answer(*pending, outcome);
+      });
   if (pending->answered) return;
   {
     std::lock_guard lock(mu);

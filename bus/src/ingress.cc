@@ -19,7 +19,7 @@ using std::chrono::milliseconds;
 
 // Headroom left for the DeadLetter envelope when a message must be cut down
 // to fit the server's max_payload.
-constexpr std::int64_t kEnvelopeBytes = 64 * 1024;
+constexpr std::int64_t kEnvelopeBytes = std::int64_t{64} * 1024;
 
 // One fetched message, kept until it is acked, nacked or terminated.
 struct Delivery {
@@ -255,7 +255,7 @@ void Ingress::Impl::Dispatch(Partition& p, std::vector<MsgPtr> msgs) {
     ++p.inflight;
   }
   engine.Submit(std::move(batch),
-                [this, &p, items, life = life](std::vector<IngressOutcome> outcomes) {
+                [this, &p, items, life = life](const std::vector<IngressOutcome>& outcomes) {
                   std::lock_guard lock(life->mu);
                   if (life->alive) OnCommitted(p, *items, outcomes);
                 });

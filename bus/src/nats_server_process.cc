@@ -157,6 +157,7 @@ Status NatsServerProcess::Launch(int port) {
   std::vector<std::string> args = {executable_.string(), "-c", config_file_.string(),
                                    "--ports_file_dir", ports_dir_.string()};
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   const pid_t parent = getpid();

@@ -7,7 +7,6 @@
 #include <functional>
 #include <thread>
 
-#include "aion/bus/streams.h"
 #include "aion/engine/ids.h"
 #include "support/nats_test_server.h"
 #include "support/temp_dir.h"
