@@ -219,8 +219,10 @@ void ApiServer::Impl::TimerLoop() {
       cv.wait(lock);
       continue;
     }
-    if (SteadyClock::now() < deadlines.top().at) {
-      cv.wait_until(lock, deadlines.top().at);
+    // A copy: top() moves when a request pushes while we wait.
+    const SteadyClock::time_point next = deadlines.top().at;
+    if (SteadyClock::now() < next) {
+      cv.wait_until(lock, next);
       continue;
     }
     auto pending = deadlines.top().pending.lock();

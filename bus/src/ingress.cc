@@ -174,8 +174,9 @@ bool Ingress::Impl::WaitForTurn(Partition& p) {
   std::unique_lock lock(p.mu);
   while (!stopping) {
     const auto now = SteadyClock::now();
-    if (now < p.resume_at) {
-      p.cv.wait_until(lock, p.resume_at);
+    const auto resume_at = p.resume_at;  // a copy: callbacks move it while we wait
+    if (now < resume_at) {
+      p.cv.wait_until(lock, resume_at);
     } else if (p.inflight >= options.max_inflight_batches) {
       p.cv.wait(lock);
     } else {

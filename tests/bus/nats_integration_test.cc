@@ -364,7 +364,9 @@ BOOST_AUTO_TEST_CASE(bad_input_goes_to_the_dlq_and_never_blocks_its_partition) {
        kJsonHeaders},
       {in + wrong_partition + ".start", StartJson("noop", "1"), "start", "belongs to partition",
        kJsonHeaders},
-      {in + "bad%id.start", StartJson("noop", "1"), "start", "invalid character", kJsonHeaders},
+      // Its reply would be a start of "injected" if the worker answered into aion.*.
+      {in + "bad%id.start", StartJson("noop", "1"), "start", "invalid character",
+       ReplyTo("aion.wf.injected.start")},
       {"aion.wf." + IdInPartition(p, "g", &taken) + ".start", StartJson("no_such_type", "1"),
        "start", "no_such_type", kJsonHeaders},
   };
@@ -403,6 +405,9 @@ BOOST_AUTO_TEST_CASE(bad_input_goes_to_the_dlq_and_never_blocks_its_partition) {
   BOOST_TEST(
       WaitFor([&] { return StreamMessages(*client, "AION_IN") == 0; }));  // all Term'ed or acked
   BOOST_TEST(pipeline.ingress().stats().dead_lettered == bad.size());
+  std::this_thread::sleep_for(200ms);
+  BOOST_TEST((pipeline.engine().Describe("injected").status().code() == StatusCode::kNotFound));
+  BOOST_TEST(StreamMessages(*client, "AION_DLQ") == bad.size());  // no answer came back as input
 }
 
 BOOST_AUTO_TEST_CASE(describe_history_and_result_answer_in_json_and_binary) {
