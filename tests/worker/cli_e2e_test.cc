@@ -1,0 +1,392 @@
+// End to end through a real nats-server and a real aion-worker process:
+// start -> timer -> signal -> complete, once through the `aion` CLI and once
+// through raw JSON messages published with nats.c (DESIGN §5), plus the CLI's
+// exit codes for refusals, unknown ids and an unreachable server.
+#define BOOST_TEST_MODULE cli_e2e
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "worker/worker_harness.h"
+
+namespace aion::testing {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) out.push_back(line);
+  }
+  return out;
+}
+
+// A JSON number that protobuf's JSON mapping may print as a string (64-bit ints).
+std::uint64_t JsonUint(const json& v) {
+  if (v.is_string()) return std::stoull(v.get<std::string>());
+  return v.get<std::uint64_t>();
+}
+
+json ParseJsonOrFail(const std::string& text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  BOOST_REQUIRE_MESSAGE(!j.is_discarded(), "not JSON: " << text);
+  return j;
+}
+
+// A TCP port on 127.0.0.1 that nobody listens on (bound, then closed).
+int ClosedPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  BOOST_REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  BOOST_REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  socklen_t len = sizeof(addr);
+  BOOST_REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::vector<std::string> EventNames(const wire::HistoryReply& h) {
+  std::vector<std::string> names;
+  for (const auto& e : h.events()) names.push_back(EventName(e));
+  return names;
+}
+
+const std::vector<std::string> kTimerThenSignal = {"WorkflowStarted", "TimerStarted", "TimerFired",
+                                                   "SignalReceived", "WorkflowCompleted"};
+
+BOOST_AUTO_TEST_CASE(cli_start_timer_signal_complete) {
+  WorkerHarness h;
+  const std::string id = "cli-1";
+  const std::string input = R"({"sleep_ms":300,"signal":"go"})";
+
+  auto started = h.Aion({"start", "timer_signal", id, "--input", input, "--request-id", "s-1"});
+  BOOST_REQUIRE_EQUAL(started.exit_code, 0);
+  BOOST_CHECK_MESSAGE(Contains(started.out, "started " + id + " run "), started.out);
+
+  auto running = h.Aion({"describe", id});
+  BOOST_REQUIRE_EQUAL(running.exit_code, 0);
+  BOOST_CHECK_MESSAGE(Contains(running.out, "timer_signal"), running.out);
+  BOOST_CHECK_MESSAGE(Contains(running.out, "running"), running.out);
+
+  // The timer fires after 300 ms; then the run waits for the signal, so the
+  // history stays [Started, TimerStarted, TimerFired].
+  BOOST_REQUIRE_MESSAGE(h.AwaitHistoryLength(id, 3), "the timer did not fire");
+  const wire::HistoryReply before = h.History(id);
+  BOOST_REQUIRE_EQUAL(before.events_size(), 3);
+
+  // A retry of the same start (same request id) is a duplicate: exit 0, nothing new.
+  auto retry = h.Aion({"start", "timer_signal", id, "--input", input, "--request-id", "s-1"});
+  BOOST_CHECK_EQUAL(retry.exit_code, 0);
+  BOOST_CHECK_MESSAGE(Contains(retry.out, "duplicate"), retry.out);
+  // Another start of the running id is refused with already_started (exit 1).
+  auto again = h.Aion({"start", "timer_signal", id, "--input", input});
+  BOOST_CHECK_EQUAL(again.exit_code, 1);
+  BOOST_CHECK_MESSAGE(Contains(again.err, "already_started"), again.err);
+  auto again_json =
+      h.Aion({"--json", "start", "timer_signal", id, "--input", input, "--request-id", "s-2"});
+  BOOST_CHECK_EQUAL(again_json.exit_code, 1);
+  json refusal = ParseJsonOrFail(again_json.out);
+  BOOST_CHECK_EQUAL(refusal["error"]["code"], "already_started");
+  // ... and appended nothing.
+  const wire::HistoryReply after = h.History(id);
+  BOOST_REQUIRE_EQUAL(after.events_size(), before.events_size());
+  for (int i = 0; i < after.events_size(); ++i) {
+    BOOST_CHECK_EQUAL(after.events(i).SerializeAsString(), before.events(i).SerializeAsString());
+  }
+  BOOST_CHECK_EQUAL(StreamCount(h.client(), std::string(bus::kDlqStream)), 0u);
+
+  auto signaled = h.Aion({"signal", id, "go", "--input", R"({"by":"ana"})"});
+  BOOST_REQUIRE_EQUAL(signaled.exit_code, 0);
+  BOOST_CHECK_MESSAGE(Contains(signaled.out, "signaled " + id + " run "), signaled.out);
+
+  auto result = h.Aion({"result", id, "--json"});
+  BOOST_REQUIRE_EQUAL(result.exit_code, 0);
+  json r = ParseJsonOrFail(result.out);
+  BOOST_CHECK_EQUAL(r["status"], "completed");
+  BOOST_CHECK_EQUAL(r["output"], json::parse(R"({"slept_ms":300,"signal":{"by":"ana"}})"));
+  BOOST_CHECK(!r.value("run_id", std::string()).empty());
+
+  auto described = h.Aion({"describe", id});
+  BOOST_REQUIRE_EQUAL(described.exit_code, 0);
+  BOOST_CHECK_MESSAGE(Contains(described.out, "completed"), described.out);
+  auto described_json = h.Aion({"--json", "describe", id});
+  BOOST_REQUIRE_EQUAL(described_json.exit_code, 0);
+  json d = ParseJsonOrFail(described_json.out);
+  BOOST_CHECK_EQUAL(d["workflow_id"], id);
+  BOOST_CHECK_EQUAL(d["workflow_type"], "timer_signal");
+  BOOST_CHECK_EQUAL(d["status"], "completed");
+  BOOST_CHECK_EQUAL(JsonUint(d["history_length"]), 5u);
+  BOOST_CHECK_EQUAL(d["run_id"], r["run_id"]);
+
+  auto hist = h.Aion({"history", id});
+  BOOST_REQUIRE_EQUAL(hist.exit_code, 0);
+  const auto lines = Lines(hist.out);
+  BOOST_REQUIRE_EQUAL(lines.size(), kTimerThenSignal.size());
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    BOOST_CHECK_MESSAGE(Contains(lines[i], kTimerThenSignal[i]), lines[i]);
+  }
+  auto hist_json = h.Aion({"--json", "history", id});
+  BOOST_REQUIRE_EQUAL(hist_json.exit_code, 0);
+  json events = ParseJsonOrFail(hist_json.out)["events"];
+  BOOST_REQUIRE_EQUAL(events.size(), 5u);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    BOOST_CHECK_EQUAL(JsonUint(events[i]["seq"]), i + 1);
+  }
+  BOOST_CHECK_EQUAL(events[3]["signal_received"]["input"], json::parse(R"({"by":"ana"})"));
+
+  // Terminal is final: a signal to the completed run is refused, nothing appended.
+  auto late = h.Aion({"signal", id, "go", "--input", "1"});
+  BOOST_CHECK_EQUAL(late.exit_code, 1);
+  BOOST_CHECK_MESSAGE(Contains(late.err, "not_running"), late.err);
+  BOOST_CHECK_EQUAL(h.History(id).events_size(), 5);
+  BOOST_CHECK(EventNames(h.History(id)) == kTimerThenSignal);
+
+  // Exactly one started and one completed lifecycle event.
+  BOOST_CHECK(WaitFor([&] {
+    std::map<std::string, std::uint64_t> per;
+    StreamCount(h.client(), std::string(bus::kEventsStream), "aion.evt.timer_signal." + id + ".*",
+                &per);
+    return per["aion.evt.timer_signal." + id + ".completed"] == 1;
+  }));
+  std::map<std::string, std::uint64_t> per;
+  StreamCount(h.client(), std::string(bus::kEventsStream), "aion.evt.>", &per);
+  BOOST_CHECK_EQUAL(per.size(), 2u);
+  BOOST_CHECK_EQUAL(per["aion.evt.timer_signal." + id + ".started"], 1u);
+  BOOST_CHECK_EQUAL(per["aion.evt.timer_signal." + id + ".completed"], 1u);
+
+  Status stopped = h.worker().Terminate();
+  BOOST_CHECK_MESSAGE(stopped.ok(), stopped.ToString());
+}
+
+BOOST_AUTO_TEST_CASE(cli_exit_codes_unknown_id_unreachable_usage) {
+  WorkerHarness h;
+
+  auto describe = h.Aion({"describe", "nope-1"});
+  BOOST_CHECK_EQUAL(describe.exit_code, 1);
+  BOOST_CHECK_MESSAGE(Contains(describe.err, "not_found"), describe.err);
+  auto describe_json = h.Aion({"--json", "describe", "nope-1"});
+  BOOST_CHECK_EQUAL(describe_json.exit_code, 1);
+  BOOST_CHECK_EQUAL(ParseJsonOrFail(describe_json.out)["error"]["code"], "not_found");
+  auto result = h.Aion({"result", "nope-1", "--timeout", "2s"});
+  BOOST_CHECK_EQUAL(result.exit_code, 1);
+  BOOST_CHECK_MESSAGE(Contains(result.err, "not_found"), result.err);
+  auto history = h.Aion({"history", "nope-1"});
+  BOOST_CHECK_EQUAL(history.exit_code, 1);
+  BOOST_CHECK_MESSAGE(Contains(history.err, "not_found"), history.err);
+  auto signal = h.Aion({"signal", "nope-1", "go"});
+  BOOST_CHECK_EQUAL(signal.exit_code, 1);
+  BOOST_CHECK_MESSAGE(Contains(signal.err, "not_found"), signal.err);
+  // A signal to an unknown id is a refusal, not bad input: not dead-lettered,
+  // and it did not create the workflow.
+  BOOST_CHECK_EQUAL(StreamCount(h.client(), std::string(bus::kDlqStream)), 0u);
+  BOOST_CHECK_EQUAL(h.Describe("nope-1").error().code(), "not_found");
+  // An unknown workflow type is refused with its own code.
+  auto unknown_type = h.Aion({"start", "no_such_type", "nope-2", "--input", "{}"});
+  BOOST_CHECK_EQUAL(unknown_type.exit_code, 1);
+  BOOST_CHECK_MESSAGE(Contains(unknown_type.err, "unknown_workflow_type"), unknown_type.err);
+
+  // Bad input is refused before anything is sent: exit 2.
+  BOOST_CHECK_EQUAL(h.Aion({"describe", "bad id!"}).exit_code, 2);
+  BOOST_CHECK_EQUAL(h.Aion({"start", "noop", "ok-id", "--input", "{not json"}).exit_code, 2);
+  BOOST_CHECK_EQUAL(h.Describe("ok-id").error().code(), "not_found");
+
+  // Nobody listens on the port: exit 3 for every command.
+  const std::string closed = "nats://127.0.0.1:" + std::to_string(ClosedPort());
+  for (std::vector<std::string> args : {std::vector<std::string>{"describe", "x-1"},
+                                        {"start", "noop", "x-1", "--input", "{}"},
+                                        {"signal", "x-1", "go"},
+                                        {"result", "x-1", "--timeout", "2s"},
+                                        {"history", "x-1"}}) {
+    args.insert(args.begin(), {"--nats", closed});
+    auto r = h.Aion(args, /*with_url=*/false);
+    BOOST_CHECK_MESSAGE(r.exit_code == 3, WorkerHarness::Joined(args) << " exited " << r.exit_code);
+    BOOST_CHECK_MESSAGE(!r.err.empty(), "no error text for " << WorkerHarness::Joined(args));
+  }
+  auto closed_json = h.Aion({"--nats", closed, "--json", "describe", "x-1"}, /*with_url=*/false);
+  BOOST_CHECK_EQUAL(closed_json.exit_code, 3);
+  BOOST_CHECK(ParseJsonOrFail(closed_json.out)["error"].contains("code"));
+
+  // The worker drains and exits 0 on SIGTERM; then NATS is up but nobody
+  // serves the API: exit 3 as well.
+  Status stopped = h.worker().Terminate();
+  BOOST_REQUIRE_MESSAGE(stopped.ok(), stopped.ToString());
+  auto no_worker = h.Aion({"describe", "nope-1", "--timeout", "2s"});
+  BOOST_CHECK_EQUAL(no_worker.exit_code, 3);
+}
+
+BOOST_AUTO_TEST_CASE(raw_json_start_signal_result) {
+  WorkerHarness h;
+  const std::string id = "json-1";
+  NatsCollector replies(h.client(), "_INBOX.json-e2e.>");
+  auto with_reply = [](const std::string& to) {
+    bus::Headers headers = kJsonHeaders;
+    headers["Aion-Reply-To"] = "_INBOX.json-e2e." + to;
+    return headers;
+  };
+  auto next_reply = [&](const std::string& to) {
+    auto msg = replies.Next(20s);
+    BOOST_REQUIRE_MESSAGE(msg != nullptr, "no reply on _INBOX.json-e2e." << to);
+    BOOST_CHECK_EQUAL(std::string(natsMsg_GetSubject(msg.get())), "_INBOX.json-e2e." + to);
+    const char* type = nullptr;
+    BOOST_CHECK(natsMsgHeader_Get(msg.get(), "Content-Type", &type) == NATS_OK &&
+                std::string(type) == "application/json");
+    return ParseJsonOrFail(Body(msg.get()));
+  };
+
+  const std::string start =
+      R"({"workflow_type":"timer_signal","input":{"sleep_ms":300,"signal":"go"},"request_id":"r-1"})";
+  JsPublish(h.client(), "aion.wf." + id + ".start", start, with_reply("start"));
+  json started = next_reply("start");
+  BOOST_CHECK_MESSAGE(!started.contains("error"), started.dump());
+  BOOST_CHECK_EQUAL(started["workflow_id"], id);
+  const std::string run_id = started.value("run_id", std::string());
+  BOOST_CHECK(!run_id.empty());
+
+  // The same request again: a duplicate, nothing new.
+  JsPublish(h.client(), "aion.wf." + id + ".start", start, with_reply("start-again"));
+  json dup = next_reply("start-again");
+  BOOST_CHECK_MESSAGE(!dup.contains("error"), dup.dump());
+  BOOST_CHECK_EQUAL(dup.value("duplicate", false), true);
+  // Another request to start the running id: already_started.
+  JsPublish(h.client(), "aion.wf." + id + ".start",
+            R"({"workflow_type":"timer_signal","input":{"sleep_ms":1},"request_id":"r-2"})",
+            with_reply("start-other"));
+  json other = next_reply("start-other");
+  BOOST_CHECK_EQUAL(other["error"]["code"], "already_started");
+
+  JsPublish(h.client(), "aion.wf." + id + ".signal",
+            R"({"name":"go","input":{"by":"ana"},"request_id":"r-3"})", with_reply("signal"));
+  json signaled = next_reply("signal");
+  BOOST_CHECK_MESSAGE(!signaled.contains("error"), signaled.dump());
+  BOOST_CHECK_EQUAL(signaled.value("run_id", std::string()), run_id);
+
+  const std::string body = Request(h.client(), "aion.req." + id + ".result",
+                                   R"({"timeout_ms":20000})", /*json=*/true, 30s);
+  json result = ParseJsonOrFail(body);
+  BOOST_CHECK_MESSAGE(!result.contains("error"), body);
+  BOOST_CHECK_EQUAL(result["status"], "completed");
+  BOOST_CHECK_EQUAL(result["output"], json::parse(R"({"slept_ms":300,"signal":{"by":"ana"}})"));
+  BOOST_CHECK_EQUAL(result.value("run_id", std::string()), run_id);
+
+  // A JSON describe and a JSON request for an unknown id answer in JSON too.
+  json described = ParseJsonOrFail(Request(h.client(), "aion.req." + id + ".describe", "{}", true));
+  BOOST_CHECK_EQUAL(described["status"], "completed");
+  BOOST_CHECK_EQUAL(JsonUint(described["history_length"]), 5u);
+  json unknown = ParseJsonOrFail(Request(h.client(), "aion.req.json-unknown.result", "{}", true));
+  BOOST_CHECK_EQUAL(unknown["error"]["code"], "not_found");
+
+  // One start, one signal, whatever order the signal and the timer took.
+  const wire::HistoryReply hist = h.History(id);
+  BOOST_REQUIRE_EQUAL(hist.events_size(), 5);
+  std::multiset<std::string> names;
+  for (int i = 0; i < hist.events_size(); ++i) {
+    BOOST_CHECK_EQUAL(hist.events(i).seq(), static_cast<std::uint64_t>(i + 1));
+    names.insert(EventName(hist.events(i)));
+  }
+  BOOST_CHECK(names ==
+              std::multiset<std::string>(kTimerThenSignal.begin(), kTimerThenSignal.end()));
+  BOOST_CHECK_EQUAL(EventName(hist.events(0)), "WorkflowStarted");
+  BOOST_CHECK_EQUAL(hist.events(0).workflow_started().request_id(), "r-1");
+  BOOST_CHECK_EQUAL(EventName(hist.events(4)), "WorkflowCompleted");
+  BOOST_CHECK_EQUAL(StreamCount(h.client(), std::string(bus::kDlqStream)), 0u);
+
+  BOOST_CHECK(WaitFor([&] {
+    std::map<std::string, std::uint64_t> per;
+    StreamCount(h.client(), std::string(bus::kEventsStream), "aion.evt.>", &per);
+    return per["aion.evt.timer_signal." + id + ".completed"] == 1;
+  }));
+  std::map<std::string, std::uint64_t> per;
+  BOOST_CHECK_EQUAL(StreamCount(h.client(), std::string(bus::kEventsStream), "aion.evt.>", &per),
+                    2u);
+  BOOST_CHECK_EQUAL(per["aion.evt.timer_signal." + id + ".started"], 1u);
+
+  Status stopped = h.worker().Terminate();
+  BOOST_CHECK_MESSAGE(stopped.ok(), stopped.ToString());
+}
+
+// Many `result` requests waiting at once (DESIGN §5: answered when the run
+// closes, or deadline_exceeded after timeout_ms): the short waits time out,
+// not early, while the others stay pending and are answered when their run
+// completes. Under ASan this also checks the worker's deadline bookkeeping.
+BOOST_AUTO_TEST_CASE(concurrent_result_waits_answer_or_time_out) {
+  WorkerHarness h;
+  constexpr int kRuns = 24;
+  NatsCollector replies(h.client(), "_INBOX.results.>");
+  for (int i = 0; i < kRuns; ++i) {
+    bus::Headers headers = kJsonHeaders;
+    headers["Aion-Reply-To"] = "_INBOX.results.start." + std::to_string(i);
+    JsPublish(h.client(), "aion.wf.wait-" + std::to_string(i) + ".start",
+              R"({"workflow_type":"timer_signal","input":{"sleep_ms":10,"signal":"go"}})", headers);
+  }
+  for (int i = 0; i < kRuns; ++i) {
+    auto msg = replies.Next(20s);
+    BOOST_REQUIRE_MESSAGE(msg != nullptr, "start " << i << " not answered");
+    BOOST_REQUIRE_MESSAGE(!json::parse(Body(msg.get())).contains("error"), Body(msg.get()));
+  }
+  auto ask_result = [&](int i, bool shortly, std::uint32_t timeout_ms) {
+    wire::ResultRequest req;
+    req.set_timeout_ms(timeout_ms);
+    const std::string subject = "aion.req.wait-" + std::to_string(i) + ".result";
+    const std::string inbox =
+        "_INBOX.results." + std::string(shortly ? "short." : "long.") + std::to_string(i);
+    const std::string body = req.SerializeAsString();
+    BOOST_REQUIRE(natsConnection_PublishRequest(h.client().nc(), subject.c_str(), inbox.c_str(),
+                                                body.data(),
+                                                static_cast<int>(body.size())) == NATS_OK);
+  };
+  // Round i: a long wait on run i, then a short one (150 ms) that must time
+  // out, and not early; meanwhile all earlier long waits stay pending.
+  for (int i = 0; i < kRuns; ++i) {
+    ask_result(i, /*shortly=*/false, 60000);
+    const auto sent_at = SteadyClock::now();
+    ask_result(i, /*shortly=*/true, 150);
+    auto msg = replies.Next(20s);
+    BOOST_REQUIRE_MESSAGE(msg != nullptr, "the short wait of round " << i << " was not answered");
+    const auto elapsed = SteadyClock::now() - sent_at;
+    const std::string subject = natsMsg_GetSubject(msg.get());
+    BOOST_REQUIRE_MESSAGE(
+        subject == "_INBOX.results.short." + std::to_string(i),
+        "round " << i << ": unexpected answer on " << subject << ": " << Body(msg.get()));
+    wire::ResultReply r;
+    BOOST_REQUIRE(r.ParseFromString(Body(msg.get())));
+    BOOST_CHECK_EQUAL(r.error().code(), "deadline_exceeded");
+    BOOST_CHECK_MESSAGE(elapsed >= 130ms, "round " << i << ": timed out early");
+  }
+  for (int i = 0; i < kRuns; ++i) {
+    JsPublish(h.client(), "aion.wf.wait-" + std::to_string(i) + ".signal",
+              R"({"name":"go","input":)" + std::to_string(i) + "}", kJsonHeaders);
+  }
+  std::set<int> completed;
+  while (static_cast<int>(completed.size()) < kRuns) {
+    auto msg = replies.Next(20s);
+    BOOST_REQUIRE_MESSAGE(msg != nullptr, "only " << completed.size() << " long waits answered");
+    const std::string subject = natsMsg_GetSubject(msg.get());
+    BOOST_REQUIRE_MESSAGE(subject.rfind("_INBOX.results.long.", 0) == 0, subject);
+    const int i = std::stoi(subject.substr(subject.rfind('.') + 1));
+    wire::ResultReply r;
+    BOOST_REQUIRE(r.ParseFromString(Body(msg.get())));
+    BOOST_CHECK_MESSAGE(!r.has_error(), r.error().code() << " " << r.error().message());
+    BOOST_CHECK_EQUAL(r.status(), "completed");
+    BOOST_CHECK_EQUAL(bus::JsonFromValue(r.output()), json({{"slept_ms", 10}, {"signal", i}}));
+    BOOST_CHECK_MESSAGE(completed.insert(i).second, "long wait " << i << " answered twice");
+  }
+  Status stopped = h.worker().Terminate();
+  BOOST_CHECK_MESSAGE(stopped.ok(), stopped.ToString());
+}
+
+}  // namespace
+}  // namespace aion::testing
