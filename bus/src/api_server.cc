@@ -8,6 +8,7 @@
 #include <queue>
 #include <thread>
 
+#include "aion/engine/history.h"
 #include "nats_util.h"
 
 namespace aion::bus {

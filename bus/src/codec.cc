@@ -237,16 +237,6 @@ wire::IngressReply MakeIngressReply(std::string_view workflow_id, const IngressO
   return reply;
 }
 
-std::string WorkflowStatusName(WorkflowStatus status) {
-  constexpr std::string_view kPrefix = "WORKFLOW_STATUS_";
-  std::string name = records::WorkflowStatus_Name(status);
-  if (name.rfind(kPrefix, 0) == 0) name.erase(0, kPrefix.size());
-  if (name.empty()) return "unknown";
-  std::transform(name.begin(), name.end(), name.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return name;
-}
-
 Result<LifecycleMessage> LifecycleFromRow(const OutboxRow& row, const Subjects& subjects) {
   if (row.kind() != OutboxRow::KIND_LIFECYCLE) {
     return InvalidArgument("outbox row '" + row.key() + "' is not a lifecycle row");

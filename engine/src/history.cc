@@ -1,5 +1,9 @@
 #include "aion/engine/history.h"
 
+#include <algorithm>
+#include <cctype>
+#include <string_view>
+
 namespace aion {
 
 using Case = HistoryEvent::AttributesCase;
@@ -55,6 +59,16 @@ WorkflowStatus StatusFromHistory(const std::vector<HistoryEvent>& history) {
     }
   }
   return status;
+}
+
+std::string WorkflowStatusName(WorkflowStatus status) {
+  constexpr std::string_view kPrefix = "WORKFLOW_STATUS_";
+  std::string name = records::WorkflowStatus_Name(status);
+  if (name.rfind(kPrefix, 0) == 0) name.erase(0, kPrefix.size());
+  if (name.empty()) return "unknown";
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return name;
 }
 
 }  // namespace aion

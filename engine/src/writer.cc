@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "aion/engine/history.h"
 #include "aion/engine/ids.h"
 
 namespace aion {
@@ -222,7 +223,7 @@ class Writer::BatchBuilder {
     if (!st.exists) return {NotFound("no workflow '" + msg.workflow_id + "'")};
     if (st.rec.status() != records::WORKFLOW_STATUS_RUNNING) {
       return {{StatusCode::kNotRunning, "workflow '" + msg.workflow_id + "' is closed (" +
-                                            records::WorkflowStatus_Name(st.rec.status()) +
+                                            WorkflowStatusName(st.rec.status()) +
                                             "); signals are refused"},
               false, st.rec.run_id()};
     }

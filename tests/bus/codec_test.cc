@@ -2,6 +2,7 @@
 // binary and JSON encodings of the same message decode alike.
 #define BOOST_TEST_MODULE codec
 #include "aion/bus/codec.h"
+#include "aion/engine/history.h"
 
 #include <boost/test/unit_test.hpp>
 

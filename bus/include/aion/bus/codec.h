@@ -100,9 +100,6 @@ std::string SanitizeUtf8(std::string_view text);
 wire::Error ErrorFromStatus(const Status& status);
 wire::IngressReply MakeIngressReply(std::string_view workflow_id, const IngressOutcome& outcome);
 
-// "running", "completed", "failed", ...: the enum name without its prefix.
-std::string WorkflowStatusName(WorkflowStatus status);
-
 // A lifecycle event and the subject it is published on.
 struct LifecycleMessage {
   std::string subject;

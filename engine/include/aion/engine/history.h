@@ -19,5 +19,7 @@ std::string DescribeEvent(const HistoryEvent& e);
 // UNSPECIFIED for an empty history). The writer keeps WorkflowRecord.status
 // equal to this.
 WorkflowStatus StatusFromHistory(const std::vector<HistoryEvent>& history);
+// "running", "completed", "failed", ...: the enum name without its prefix.
+std::string WorkflowStatusName(WorkflowStatus status);
 
 }  // namespace aion
