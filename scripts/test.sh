@@ -3,6 +3,8 @@
 #   1. build/       RelWithDebInfo build, the whole CTest suite
 #   2. build-asan/  AddressSanitizer + UBSan build (-DAION_SANITIZE=ON), the whole suite
 #   3. build-tsan/  ThreadSanitizer build (-DAION_TSAN=ON), tests labelled "concurrency"
+# The sanitizer builds are Debug: they compile much faster than optimised ones on
+# 2 cores, and the sanitizers find the same bugs.
 # Tests labelled "soak" run only with AION_SOAK=1. Prints one summary line per
 # stage and exits non-zero if any stage failed. Later stages run even after a
 # failure so one run reports everything.
@@ -36,9 +38,9 @@ stage() {
   shift
   local start=$SECONDS result=PASS
   echo "=== test.sh: stage $name ($dir) ==="
-  if ! cmake -S . -B "$dir" -G Ninja "$@" >"$dir.configure.log" 2>&1; then
-    cat "$dir.configure.log"
-    result="FAIL (configure, see $dir.configure.log)"
+  if ! cmake -S . -B "$dir" -G Ninja "$@" >"$dir/configure.log" 2>&1; then
+    cat "$dir/configure.log"
+    result="FAIL (configure, see $dir/configure.log)"
   elif ! cmake --build "$dir"; then
     result="FAIL (build)"
   elif ! (cd "$dir" && "${ctest_args[@]}"); then
@@ -58,8 +60,9 @@ stage "asan+ubsan" build-asan \
   -DCMAKE_BUILD_TYPE=Debug -DAION_SANITIZE=ON -DAION_BUILD_BENCH=OFF
 stage "tsan (concurrency)" build-tsan \
   "${tsan_prefix[@]}" ctest --output-on-failure -j2 -L concurrency "${ctest_filter[@]}" -- \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAION_TSAN=ON -DAION_BUILD_BENCH=OFF
+  -DCMAKE_BUILD_TYPE=Debug -DAION_TSAN=ON -DAION_BUILD_BENCH=OFF
 
 echo "=== test.sh summary ==="
 printf '%s\n' "${summary[@]}"
+echo "test.sh: $([ "$failed" = 0 ] && echo PASS || echo FAIL) in ${SECONDS}s"
 exit "$failed"

@@ -75,7 +75,7 @@ std::string AttributesText(const Message& attrs) {
       name.resize(name.size() - 3);
       text = FormatTimeUs(attrs.GetReflection()->GetInt64(attrs, f));
     }
-    out += " " + name + "=" + text;
+    out.append(" ").append(name).append("=").append(text);
   }
   return out;
 }
