@@ -81,6 +81,33 @@ bool IsJson(const Headers& headers) {
   return EqualsIgnoreCase(type, kJsonContentType);
 }
 
+namespace {
+// The deepest nesting of objects and arrays in JSON text, not counting
+// brackets inside strings. Linear; needs no valid JSON.
+std::size_t JsonNestingDepth(std::string_view text) {
+  std::size_t depth = 0;
+  std::size_t deepest = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // skip the escaped character
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+}  // namespace
+
 Codec::Codec(Subjects subjects, CodecOptions options)
     : subjects_(std::move(subjects)), options_(options) {}
 
@@ -90,6 +117,13 @@ Status Codec::ParseBody(const WireMessage& msg, pb::Message* out) const {
     return TooLarge("message body", msg.data.size(), options_.max_payload_bytes);
   }
   if (IsJson(msg.headers)) {
+    // protobuf's JSON parser is quadratic in nesting depth: refuse deep bodies
+    // before parsing so one message cannot stall its partition.
+    if (const std::size_t depth = JsonNestingDepth(msg.data); depth > options_.max_json_depth) {
+      return InvalidArgument("body nests JSON " + std::to_string(depth) +
+                             " levels deep; at most " + std::to_string(options_.max_json_depth) +
+                             " are allowed");
+    }
     pb::util::JsonParseOptions opts;
     opts.ignore_unknown_fields = false;
     auto status = pb::util::JsonStringToMessage(msg.data, out, opts);

@@ -337,4 +337,19 @@ BOOST_AUTO_TEST_CASE(error_text_quoting_bad_input_stays_valid_utf8) {
 }
 
 }  // namespace
+BOOST_AUTO_TEST_CASE(json_nested_too_deep_is_refused_before_parsing) {
+  Codec codec;
+  std::string deep(200, '[');
+  deep += std::string(200, ']');
+  const std::string body = R"({"workflow_type":"noop","input":)" + deep + "}";
+  auto decoded = codec.DecodeIngress(JsonMsg(In("w", "start"), body));
+  ExpectInvalid(decoded.status(), "201 levels deep");
+  // Brackets inside strings do not count; 40 levels (body, input, 38 lists) are fine.
+  std::string ok(38, '[');
+  ok += std::string(38, ']');
+  const std::string fine = R"({"workflow_type":"noop","input":{"s":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[","l":)" + ok + "}}";
+  auto decoded_fine = codec.DecodeIngress(JsonMsg(In("w", "start"), fine));
+  BOOST_TEST(decoded_fine.ok(), decoded_fine.status().ToString());
+}
+
 }  // namespace aion::bus

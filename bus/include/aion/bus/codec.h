@@ -48,6 +48,9 @@ bool IsJson(const Headers& headers);
 
 struct CodecOptions {
   std::size_t max_payload_bytes = std::size_t{1} << 20;  // message body and decoded input
+  // Nesting of objects/arrays in a JSON body. protobuf's binary form of a
+  // google.protobuf.Value allows about 48 levels anyway (recursion limit 100).
+  std::size_t max_json_depth = 40;
   std::uint32_t partitions = 16;                         // P: checks aion.in.<p> subjects
 };
 
