@@ -28,6 +28,17 @@ if setarch "$(uname -m)" -R true 2>/dev/null; then tsan_prefix=(setarch "$(uname
 
 summary=()
 failed=0
+passed_total=0
+failed_total=0
+
+# Adds the counts of ctest's "N% tests passed, F tests failed out of T" line.
+count_tests() {
+  local line
+  line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$1" 2>/dev/null | tail -1)
+  [[ $line =~ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]] || return 0
+  failed_total=$((failed_total + BASH_REMATCH[1]))
+  passed_total=$((passed_total + BASH_REMATCH[2] - BASH_REMATCH[1]))
+}
 
 # stage <name> <build-dir> <ctest args> -- <cmake args>
 stage() {
@@ -41,11 +52,12 @@ stage() {
   if ! cmake -S . -B "$dir" -G Ninja "$@" >"$dir/configure.log" 2>&1; then
     cat "$dir/configure.log"
     result="FAIL (configure, see $dir/configure.log)"
-  elif ! cmake --build "$dir"; then
+  elif ! cmake --build "$dir" ${build_target:+--target "$build_target"}; then
     result="FAIL (build)"
-  elif ! (cd "$dir" && "${ctest_args[@]}"); then
+  elif ! (cd "$dir" && "${ctest_args[@]}") 2>&1 | tee "$dir/ctest.log"; then
     result="FAIL (tests)"
   fi
+  count_tests "$dir/ctest.log"
   [ "$result" = PASS ] || failed=1
   summary+=("test.sh: stage $name: $result in $((SECONDS - start))s")
   echo "${summary[-1]}"
@@ -58,11 +70,12 @@ stage "build+ctest" build \
 stage "asan+ubsan" build-asan \
   ctest --output-on-failure -j2 "${ctest_filter[@]}" -- \
   -DCMAKE_BUILD_TYPE=Debug -DAION_SANITIZE=ON -DAION_BUILD_BENCH=OFF
-stage "tsan (concurrency)" build-tsan \
+build_target=aion_concurrency_tests stage "tsan (concurrency)" build-tsan \
   "${tsan_prefix[@]}" ctest --output-on-failure -j2 -L concurrency "${ctest_filter[@]}" -- \
   -DCMAKE_BUILD_TYPE=Debug -DAION_TSAN=ON -DAION_BUILD_BENCH=OFF
 
 echo "=== test.sh summary ==="
 printf '%s\n' "${summary[@]}"
 echo "test.sh: $([ "$failed" = 0 ] && echo PASS || echo FAIL) in ${SECONDS}s"
+echo "tests: ${passed_total} passed, ${failed_total} failed"
 exit "$failed"
