@@ -90,6 +90,9 @@ class EngineImpl final : public Engine {
 
   void Shutdown() override {
     if (shut_down_.exchange(true)) return;
+    // First: the writer takes no new work and gives up on failing commits, so
+    // threads waiting for one of its commits cannot hang the shutdown.
+    writer_->BeginStop();
     timers_->Stop();
     relay_->Stop();
     runs_->Stop();

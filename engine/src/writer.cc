@@ -66,7 +66,12 @@ class Writer::BatchBuilder {
 
   void Commands(const CommandWork& work) {
     auto staged = Stage(work.workflow_id);
-    if (!staged.ok() || *staged == nullptr) return;
+    if (!staged.ok()) {
+      // Cannot check them now: the run rebuilds and sends them again.
+      effects_.rebuild.push_back(work.workflow_id);
+      return;
+    }
+    if (*staged == nullptr) return;
     Staged& st = **staged;
     for (const IssuedCommand& cmd : work.commands) {
       if (st.rec.run_id() != work.run_id || st.rec.status() != records::WORKFLOW_STATUS_RUNNING) {
@@ -79,9 +84,10 @@ class Writer::BatchBuilder {
   }
 
   void FireTimer(const TimerRow& row) {
-    DeleteTimerRow(row);
     auto staged = Stage(row.workflow_id());
-    if (!staged.ok() || *staged == nullptr) return;
+    if (!staged.ok()) return;  // the row stays due; the timer service retries
+    DeleteTimerRow(row);
+    if (*staged == nullptr) return;  // an orphan row
     Staged& st = **staged;
     if (st.rec.run_id() != row.run_id() || !RemovePendingTimer(st.rec, row.timer_id())) return;
     HistoryEvent e;
@@ -375,12 +381,14 @@ void Writer::Enqueue(Work work) {
   }
 }
 
+void Writer::BeginStop() {
+  std::lock_guard<std::mutex> g(mu_);
+  stopping_ = true;
+  cv_.notify_all();
+}
+
 void Writer::Stop() {
-  {
-    std::lock_guard<std::mutex> g(mu_);
-    stopping_ = true;
-    cv_.notify_one();
-  }
+  BeginStop();
   if (thread_.joinable()) thread_.join();
 }
 

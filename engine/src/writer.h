@@ -46,7 +46,10 @@ class Writer {
   void SubmitDueTimers(std::vector<TimerRow> due, std::function<void(Status)> done);
   void SubmitOutboxPublished(std::vector<std::string> keys, std::function<void(Status)> done);
 
-  // Handles everything queued so far, then stops the thread. Idempotent.
+  // From now on refuses new work (its callbacks get kUnavailable) and stops
+  // retrying failed commits; the thread still handles what is queued.
+  void BeginStop();
+  // BeginStop, then waits for the queue to drain and joins. Idempotent.
   void Stop();
 
  private:

@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <future>
 #include <sstream>
 
 #include <spdlog/sinks/ostream_sink.h>
@@ -377,4 +378,24 @@ BOOST_AUTO_TEST_CASE(workflow_logger_is_silent_during_replay) {
     ++count;
   }
   BOOST_TEST(count == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(shutdown_returns_while_commits_keep_failing) {
+  MemoryStore memory;
+  aion::testing::FaultInjectionStore faulty(&memory);
+  Harness h(&faulty);
+  BOOST_REQUIRE(h.engine->Start("stuck", "timer_signal", JsonPayload({{"sleep_ms", 10}})).status.ok());
+  BOOST_REQUIRE(WaitFor([&] { return h.History("stuck").size() == 2; }));
+  faulty.FailCommits(Unavailable("injected I/O error"));
+  h.clock.Advance(1s);  // the timer service now waits for a commit that keeps failing
+  BOOST_REQUIRE(WaitFor([&] { return faulty.failed_commits() >= 2; }));
+  auto shutdown = std::async(std::launch::async, [&] { h.engine->Shutdown(); });
+  const bool returned = shutdown.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
+  faulty.Heal();  // lets a hung shutdown finish so the test ends either way
+  shutdown.wait();
+  BOOST_TEST(returned);
+  // Nothing was recorded for the fire that never committed; a restart fires it.
+  BOOST_TEST(CountEvents(h.History("stuck"), HistoryEvent::kTimerFired) == 0);
+  h.Open();
+  BOOST_REQUIRE(WaitFor([&] { return CountEvents(h.History("stuck"), HistoryEvent::kTimerFired) == 1; }));
 }
