@@ -198,6 +198,7 @@ struct Environment {
   MDB_env* mdb = nullptr;
   Databases db;
   std::size_t max_key_size = 0;
+  int stale_readers_cleared = 0;  // by mdb_reader_check at open
   std::mutex commit_mu;  // one write transaction attempt at a time, with its regrowth
   MapResizeGate gate;    // every transaction holds it shared; a resize exclusively
 
@@ -330,11 +331,12 @@ Status Environment::OpenEnvironment() {
   if (int rc = mdb_env_open(mdb, options.directory.c_str(), flags, 0644)) {
     return MdbError(rc, "open environment in " + options.directory.string());
   }
-  int dead_readers = 0;
-  if (int rc = mdb_reader_check(mdb, &dead_readers)) return MdbError(rc, "reader check");
-  if (dead_readers > 0) {
+  if (int rc = mdb_reader_check(mdb, &stale_readers_cleared)) {
+    return MdbError(rc, "reader check");
+  }
+  if (stale_readers_cleared > 0) {
     spdlog::warn("lmdb store {}: cleared {} reader slots of dead processes",
-                 options.directory.string(), dead_readers);
+                 options.directory.string(), stale_readers_cleared);
   }
   max_key_size = static_cast<std::size_t>(mdb_env_get_maxkeysize(mdb));
   return RunWriteTxn([this](MDB_txn* txn) { return SetUpDatabases(txn); });
@@ -654,6 +656,8 @@ Result<std::vector<OutboxRow>> LmdbStore::ReadOutbox(std::string_view start_afte
                                  }));
   return rows;
 }
+
+int LmdbStore::StaleReadersCleared() const { return env_->stale_readers_cleared; }
 
 std::size_t LmdbStore::MapSizeBytes() const {
   SharedGateLock lock(env_->gate);

@@ -312,7 +312,11 @@ namespace crash = aion::testing::crash;
 // the latest on destruction. Used by the test thread only.
 class CrashChild {
  public:
-  CrashChild(const std::filesystem::path& dir, std::uint64_t first_batch) {
+  CrashChild(const std::filesystem::path& dir, std::uint64_t first_batch)
+      : CrashChild({AION_LMDB_CRASH_CHILD, dir.string(), std::to_string(first_batch),
+                    std::to_string(128 * 1024)}) {}
+  // Any child program that reports on stdout, one number a line.
+  explicit CrashChild(std::vector<std::string> args) {
     int fds[2];
     BOOST_REQUIRE_EQUAL(pipe(fds), 0);
     read_fd_ = fds[0];
@@ -321,12 +325,10 @@ class CrashChild {
     posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
     posix_spawn_file_actions_addclose(&actions, fds[0]);
     posix_spawn_file_actions_addclose(&actions, fds[1]);
-    const std::string path = AION_LMDB_CRASH_CHILD;
-    const std::string first = std::to_string(first_batch);
-    const std::string map = std::to_string(128 * 1024);
-    std::vector<char*> argv = {const_cast<char*>(path.c_str()), const_cast<char*>(dir.c_str()),
-                               const_cast<char*>(first.c_str()), const_cast<char*>(map.c_str()),
-                               nullptr};
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const std::string& path = args[0];
     const int rc = posix_spawn(&pid_, path.c_str(), &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     close(fds[1]);
@@ -454,6 +456,26 @@ BOOST_AUTO_TEST_CASE(SigkillNeverLosesReportedBatchesNorLeavesHalfOfOne) {
     BOOST_TEST_MESSAGE("round " << round << ": reported " << reported << ", found " << committed);
     CheckExactlyBatchesUpTo(*store, committed);
   }
+}
+
+// LMDB resets its reader table when the opening process is the only one with
+// the environment open; a dead reader's slot survives only while another
+// process (here a live reader) keeps it open, and then Open must clear it.
+BOOST_AUTO_TEST_CASE(StaleReaderOfAKilledProcessIsClearedAtOpen) {
+  TempDir dir("aion-lmdb");
+  const LmdbStoreOptions options = OptionsFor(dir);
+  OpenOrDie(options).reset();  // create the environment
+  CrashChild live_reader({AION_LMDB_READER_CHILD, options.directory.string()});
+  BOOST_REQUIRE(live_reader.WaitForFirstReport(std::chrono::seconds(30)));
+  {
+    CrashChild killed_reader({AION_LMDB_READER_CHILD, options.directory.string()});
+    BOOST_REQUIRE(killed_reader.WaitForFirstReport(std::chrono::seconds(30)));
+    BOOST_REQUIRE_EQUAL(killed_reader.KillAndReap(), SIGKILL);
+  }
+  auto store = OpenOrDie(options);
+  BOOST_TEST(store->StaleReadersCleared() == 1);  // the killed one, not the live one
+  store.reset();
+  BOOST_TEST(OpenOrDie(options)->StaleReadersCleared() == 0);  // nothing left to clear
 }
 
 BOOST_AUTO_TEST_SUITE_END()

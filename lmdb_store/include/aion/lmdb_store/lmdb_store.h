@@ -60,6 +60,9 @@ class LmdbStore final : public Store {
 
   // Current size of the memory map in bytes (grows on demand).
   std::size_t MapSizeBytes() const;
+  // Reader slots of dead processes (say, a SIGKILLed worker that was reading)
+  // that Open cleared with mdb_reader_check.
+  int StaleReadersCleared() const;
 
  private:
   explicit LmdbStore(std::unique_ptr<lmdb_internal::Environment> env);
