@@ -120,9 +120,8 @@ Status Codec::ParseBody(const WireMessage& msg, pb::Message* out) const {
     // protobuf's JSON parser is quadratic in nesting depth: refuse deep bodies
     // before parsing so one message cannot stall its partition.
     if (const std::size_t depth = JsonNestingDepth(msg.data); depth > options_.max_json_depth) {
-      return InvalidArgument("body nests JSON " + std::to_string(depth) +
-                             " levels deep; at most " + std::to_string(options_.max_json_depth) +
-                             " are allowed");
+      return InvalidArgument("body nests JSON " + std::to_string(depth) + " levels deep; at most " +
+                             std::to_string(options_.max_json_depth) + " are allowed");
     }
     pb::util::JsonParseOptions opts;
     opts.ignore_unknown_fields = false;

@@ -42,7 +42,7 @@ void ManualClock::WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_v
     std::lock_guard<std::mutex> n(notify_mu_);
     std::lock_guard<std::mutex> g(mu_);
     auto it = std::find_if(waiters_.begin(), waiters_.end(),
-                         [&](const Waiter& w) { return w.cv == &cv && w.mu == lock.mutex(); });
+                           [&](const Waiter& w) { return w.cv == &cv && w.mu == lock.mutex(); });
     if (it != waiters_.end()) waiters_.erase(it);
   }
   lock.lock();

@@ -1,8 +1,8 @@
 #include "aion/engine/context.h"
 
-#include <cstdio>
-
 #include <spdlog/spdlog.h>
+
+#include <cstdio>
 
 namespace aion {
 

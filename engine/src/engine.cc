@@ -1,10 +1,10 @@
 #include "aion/engine/engine.h"
 
+#include <spdlog/spdlog.h>
+
 #include <atomic>
 #include <future>
 #include <map>
-
-#include <spdlog/spdlog.h>
 
 #include "outbox_relay.h"
 #include "run_host.h"
@@ -53,18 +53,18 @@ class CloseWaiters {
 
  private:
   std::mutex mu_;
-  std::uint64_t next_token_ = 0;                                         // guarded by mu_
-  std::map<std::string, std::map<std::uint64_t, Callback>> by_id_;      // guarded by mu_
-  std::map<std::uint64_t, std::string> ids_;                            // guarded by mu_
+  std::uint64_t next_token_ = 0;                                    // guarded by mu_
+  std::map<std::string, std::map<std::uint64_t, Callback>> by_id_;  // guarded by mu_
+  std::map<std::uint64_t, std::string> ids_;                        // guarded by mu_
 };
 
 class EngineImpl final : public Engine {
  public:
   explicit EngineImpl(EngineOptions options) : options_(std::move(options)) {
     writer_ = std::make_unique<Writer>(options_, [this](const CommitEffects& e) { Apply(e); });
-    runs_ = std::make_unique<RunHost>(
-        options_, [this](const std::string& id, const std::string& run_id,
-                         std::vector<IssuedCommand> commands) {
+    runs_ =
+        std::make_unique<RunHost>(options_, [this](const std::string& id, const std::string& run_id,
+                                                   std::vector<IssuedCommand> commands) {
           writer_->SubmitCommands(id, run_id, std::move(commands));
         });
     timers_ = std::make_unique<TimerService>(options_, writer_.get());
@@ -170,9 +170,9 @@ class EngineImpl final : public Engine {
         OnClosed(workflow_id, [done](Result<Outcome> r) { done->set_value(std::move(r)); });
     if (result.wait_for(timeout) == std::future_status::ready) return result.get();
     if (closes_.Take(token) == nullptr) return result.get();  // closed just now
-    return Status{StatusCode::kDeadlineExceeded,
-                  "workflow '" + std::string(workflow_id) + "' did not close within " +
-                      std::to_string(timeout.count()) + " ms"};
+    return Status{StatusCode::kDeadlineExceeded, "workflow '" + std::string(workflow_id) +
+                                                     "' did not close within " +
+                                                     std::to_string(timeout.count()) + " ms"};
   }
 
  private:
@@ -181,8 +181,9 @@ class EngineImpl final : public Engine {
     auto result = done.get_future();
     std::vector<IngressMessage> batch;
     batch.push_back(std::move(m));
-    Submit(std::move(batch),
-           [&done](std::vector<IngressOutcome> outcomes) { done.set_value(std::move(outcomes[0])); });
+    Submit(std::move(batch), [&done](std::vector<IngressOutcome> outcomes) {
+      done.set_value(std::move(outcomes[0]));
+    });
     return result.get();
   }
 

@@ -21,8 +21,8 @@ Status ValidateName(std::string_view what, std::string_view name) {
       char buf[96];
       std::snprintf(buf, sizeof buf, " has invalid character 0x%02x at offset %zu",
                     static_cast<unsigned char>(name[i]), i);
-      return InvalidArgument(std::string(what) + " '" + std::string(name.substr(0, 40)) + "'" + buf +
-                             " (allowed: A-Z a-z 0-9 _ : = @ + -)");
+      return InvalidArgument(std::string(what) + " '" + std::string(name.substr(0, 40)) + "'" +
+                             buf + " (allowed: A-Z a-z 0-9 _ : = @ + -)");
     }
   }
   return Status::Ok();

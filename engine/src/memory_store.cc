@@ -1,13 +1,13 @@
 #include "aion/engine/memory_store.h"
 
-#include "aion/engine/write_batch_checks.h"
-
 #include <algorithm>
 #include <optional>
 #include <set>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
+
+#include "aion/engine/write_batch_checks.h"
 
 namespace aion {
 namespace {

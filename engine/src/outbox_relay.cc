@@ -1,8 +1,8 @@
 #include "outbox_relay.h"
 
-#include <future>
-
 #include <spdlog/spdlog.h>
+
+#include <future>
 
 namespace aion {
 namespace {
@@ -68,7 +68,8 @@ bool OutboxRelay::RelayOnce() {
   }
   std::promise<Status> deleted;
   auto result = deleted.get_future();
-  writer_->SubmitOutboxPublished(std::move(published), [&deleted](Status s) { deleted.set_value(s); });
+  writer_->SubmitOutboxPublished(std::move(published),
+                                 [&deleted](Status s) { deleted.set_value(s); });
   return result.get().ok();
 }
 

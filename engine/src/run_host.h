@@ -69,7 +69,7 @@ class RunHost {
 
   mutable std::mutex runs_mu_;
   std::unordered_map<std::string, std::unique_ptr<Run>> runs_;  // guarded by runs_mu_
-  std::unordered_map<std::string, std::string> parked_;          // guarded by runs_mu_
+  std::unordered_map<std::string, std::string> parked_;         // guarded by runs_mu_
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;

@@ -27,8 +27,8 @@ bool SameCommand(const HistoryEvent& a, const HistoryEvent& b) {
 
 Status NondeterminismAt(std::uint64_t seq, const std::string& expected, const std::string& found) {
   return {StatusCode::kNondeterminism, "nondeterminism at seq " + std::to_string(seq) +
-                                           ": history has " + expected +
-                                           ", workflow code issued " + found};
+                                           ": history has " + expected + ", workflow code issued " +
+                                           found};
 }
 }  // namespace
 
@@ -132,10 +132,9 @@ Status RunMachine::MatchCommand(const HistoryEvent& event) {
   }
   const IssuedCommand& issued = unmatched_.front().command;
   if (!SameCommand(event, issued.event)) {
-    return NondeterminismAt(event.seq(), DescribeEvent(event) + " after seq " +
-                                             std::to_string(event.caused_by()),
-                            DescribeEvent(issued.event) + " after seq " +
-                                std::to_string(issued.event.caused_by()));
+    return NondeterminismAt(
+        event.seq(), DescribeEvent(event) + " after seq " + std::to_string(event.caused_by()),
+        DescribeEvent(issued.event) + " after seq " + std::to_string(issued.event.caused_by()));
   }
   unmatched_.pop_front();
   return Status::Ok();

@@ -1,9 +1,9 @@
 #include "timer_service.h"
 
+#include <spdlog/spdlog.h>
+
 #include <future>
 #include <limits>
-
-#include <spdlog/spdlog.h>
 
 namespace aion {
 namespace {

@@ -1,11 +1,11 @@
 #include "writer.h"
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <cstdio>
 #include <map>
 #include <set>
-
-#include <spdlog/spdlog.h>
 
 #include "aion/engine/history.h"
 #include "aion/engine/ids.h"
@@ -191,10 +191,11 @@ class Writer::BatchBuilder {
     if (!staged.ok()) return {staged.status()};
     Staged& st = **staged;
     if (st.exists && st.rec.status() == records::WORKFLOW_STATUS_RUNNING) {
-      return {{StatusCode::kAlreadyStarted, "workflow '" + msg.workflow_id +
-                                                "' is already running (run " + st.rec.run_id() +
-                                                ")"},
-              false, st.rec.run_id()};
+      return {
+          {StatusCode::kAlreadyStarted,
+           "workflow '" + msg.workflow_id + "' is already running (run " + st.rec.run_id() + ")"},
+          false,
+          st.rec.run_id()};
     }
     const std::uint64_t head = st.rec.head_seq();
     st.rec.Clear();
@@ -231,7 +232,8 @@ class Writer::BatchBuilder {
       return {{StatusCode::kNotRunning, "workflow '" + msg.workflow_id + "' is closed (" +
                                             WorkflowStatusName(st.rec.status()) +
                                             "); signals are refused"},
-              false, st.rec.run_id()};
+              false,
+              st.rec.run_id()};
     }
     HistoryEvent e;
     auto* sig = e.mutable_signal_received();

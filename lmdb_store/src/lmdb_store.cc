@@ -199,8 +199,8 @@ struct Environment {
   Databases db;
   std::size_t max_key_size = 0;
   int stale_readers_cleared = 0;  // by mdb_reader_check at open
-  std::mutex commit_mu;  // one write transaction attempt at a time, with its regrowth
-  MapResizeGate gate;    // every transaction holds it shared; a resize exclusively
+  std::mutex commit_mu;           // one write transaction attempt at a time, with its regrowth
+  MapResizeGate gate;             // every transaction holds it shared; a resize exclusively
 
   ~Environment() {
     if (mdb != nullptr) mdb_env_close(mdb);
@@ -566,8 +566,7 @@ Result<std::vector<HistoryEvent>> LmdbStore::ReadHistory(std::string_view workfl
                                                          std::size_t limit) {
   std::vector<HistoryEvent> events;
   const std::string prefix = keys::HistoryPrefix(workflow_id);
-  if (limit == 0 || !IsStorableWorkflowId(workflow_id) ||
-      prefix.size() + 8 > env_->max_key_size) {
+  if (limit == 0 || !IsStorableWorkflowId(workflow_id) || prefix.size() + 8 > env_->max_key_size) {
     return events;
   }
   ReadTxn txn(*env_);

@@ -2,10 +2,10 @@
 // binary and JSON encodings of the same message decode alike.
 #define BOOST_TEST_MODULE codec
 #include "aion/bus/codec.h"
-#include "aion/engine/history.h"
 
 #include <boost/test/unit_test.hpp>
 
+#include "aion/engine/history.h"
 #include "aion/engine/ids.h"
 
 namespace aion::bus {
@@ -347,7 +347,9 @@ BOOST_AUTO_TEST_CASE(json_nested_too_deep_is_refused_before_parsing) {
   // Brackets inside strings do not count; 40 levels (body, input, 38 lists) are fine.
   std::string ok(38, '[');
   ok += std::string(38, ']');
-  const std::string fine = R"({"workflow_type":"noop","input":{"s":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[","l":)" + ok + "}}";
+  const std::string fine =
+      R"({"workflow_type":"noop","input":{"s":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[","l":)" +
+      ok + "}}";
   auto decoded_fine = codec.DecodeIngress(JsonMsg(In("w", "start"), fine));
   BOOST_TEST(decoded_fine.ok(), decoded_fine.status().ToString());
 }

@@ -1,16 +1,16 @@
 // End-to-end tests of the embedded Engine over a MemoryStore and a
 // ManualClock: no NATS, no LMDB, no sleeping for time.
 #define BOOST_TEST_MODULE engine_test
-#include <boost/test/unit_test.hpp>
-
-#include <chrono>
-#include <future>
-#include <sstream>
+#include "aion/engine/engine.h"
 
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "aion/engine/engine.h"
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <future>
+#include <sstream>
+
 #include "aion/engine/history.h"
 #include "aion/engine/memory_store.h"
 #include "aion/examples/reference_workflows.h"
@@ -133,10 +133,12 @@ BOOST_AUTO_TEST_CASE(noop_returns_its_input) {
 
 BOOST_AUTO_TEST_CASE(timer_then_signal_completes) {
   Harness h;
-  BOOST_REQUIRE(h.engine->Start("ts", "timer_signal", JsonPayload({{"sleep_ms", 5000}, {"signal", "go"}}))
-                    .status.ok());
+  BOOST_REQUIRE(
+      h.engine->Start("ts", "timer_signal", JsonPayload({{"sleep_ms", 5000}, {"signal", "go"}}))
+          .status.ok());
   h.FireNextTimer("ts");
-  BOOST_REQUIRE(WaitFor([&] { return CountEvents(h.History("ts"), HistoryEvent::kTimerFired) == 1; }));
+  BOOST_REQUIRE(
+      WaitFor([&] { return CountEvents(h.History("ts"), HistoryEvent::kTimerFired) == 1; }));
   BOOST_REQUIRE(h.engine->Signal("ts", "go", JsonPayload({{"by", "ana"}})).status.ok());
   Outcome o = h.Result("ts");
   BOOST_TEST(Output(o) == (Json{{"slept_ms", 5000}, {"signal", {{"by", "ana"}}}}));
@@ -148,8 +150,9 @@ BOOST_AUTO_TEST_CASE(timer_then_signal_completes) {
 
 BOOST_AUTO_TEST_CASE(early_signal_is_kept_and_matched) {
   Harness h;
-  BOOST_REQUIRE(h.engine->Start("early", "timer_signal", JsonPayload({{"sleep_ms", 1000}, {"signal", "go"}}))
-                    .status.ok());
+  BOOST_REQUIRE(
+      h.engine->Start("early", "timer_signal", JsonPayload({{"sleep_ms", 1000}, {"signal", "go"}}))
+          .status.ok());
   // The signal arrives while the workflow still sleeps.
   BOOST_REQUIRE(h.engine->Signal("early", "go", JsonPayload(1)).status.ok());
   h.FireNextTimer("early");
@@ -158,7 +161,8 @@ BOOST_AUTO_TEST_CASE(early_signal_is_kept_and_matched) {
 
 BOOST_AUTO_TEST_CASE(second_start_of_running_id_is_refused_without_append) {
   Harness h;
-  BOOST_REQUIRE(h.engine->Start("dup", "timer_signal", JsonPayload({{"sleep_ms", 1000}})).status.ok());
+  BOOST_REQUIRE(
+      h.engine->Start("dup", "timer_signal", JsonPayload({{"sleep_ms", 1000}})).status.ok());
   BOOST_REQUIRE(WaitFor([&] { return h.History("dup").size() == 2; }));  // + TimerStarted
   const auto before = h.History("dup").size();
   auto again = h.engine->Start("dup", "noop", JsonPayload(1));
@@ -168,7 +172,8 @@ BOOST_AUTO_TEST_CASE(second_start_of_running_id_is_refused_without_append) {
 
 BOOST_AUTO_TEST_CASE(signal_to_unknown_and_closed_workflows_is_refused) {
   Harness h;
-  BOOST_TEST(h.engine->Signal("nobody", "go", JsonPayload(1)).status.code() == StatusCode::kNotFound);
+  BOOST_TEST(h.engine->Signal("nobody", "go", JsonPayload(1)).status.code() ==
+             StatusCode::kNotFound);
   BOOST_REQUIRE(h.engine->Start("closed", "noop", JsonPayload(1)).status.ok());
   h.Result("closed");
   const auto before = h.History("closed").size();
@@ -189,7 +194,8 @@ BOOST_AUTO_TEST_CASE(unknown_type_and_bad_id_are_refused) {
 
 BOOST_AUTO_TEST_CASE(request_id_makes_a_retry_idempotent) {
   Harness h;
-  BOOST_REQUIRE(h.engine->Start("idem", "timer_signal", JsonPayload({{"sleep_ms", 1000}})).status.ok());
+  BOOST_REQUIRE(
+      h.engine->Start("idem", "timer_signal", JsonPayload({{"sleep_ms", 1000}})).status.ok());
   auto first = h.engine->Signal("idem", "go", JsonPayload(1), "r-1");
   auto second = h.engine->Signal("idem", "go", JsonPayload(1), "r-1");
   BOOST_TEST(first.status.ok());
@@ -219,7 +225,8 @@ BOOST_AUTO_TEST_CASE(timeout_wins_race) {
   h.FireNextTimer("late");
   BOOST_TEST(Output(h.Result("late")) == (Json{{"timed_out", true}}));
   // A signal after the close is refused and appends nothing.
-  BOOST_TEST(h.engine->Signal("late", "go", JsonPayload(1)).status.code() == StatusCode::kNotRunning);
+  BOOST_TEST(h.engine->Signal("late", "go", JsonPayload(1)).status.code() ==
+             StatusCode::kNotRunning);
 }
 
 BOOST_AUTO_TEST_CASE(exception_fails_the_run_with_its_message) {
@@ -234,8 +241,9 @@ BOOST_AUTO_TEST_CASE(exception_fails_the_run_with_its_message) {
 BOOST_AUTO_TEST_CASE(timers_due_during_downtime_fire_at_startup_exactly_once) {
   Harness h;
   for (int i = 0; i < 20; ++i) {
-    BOOST_REQUIRE(h.engine->Start("down-" + std::to_string(i), "timer_signal",
-                                  JsonPayload({{"sleep_ms", 1000 + i}, {"signal", "go"}}))
+    BOOST_REQUIRE(h.engine
+                      ->Start("down-" + std::to_string(i), "timer_signal",
+                              JsonPayload({{"sleep_ms", 1000 + i}, {"signal", "go"}}))
                       .status.ok());
   }
   BOOST_REQUIRE(WaitFor([&] {
@@ -246,7 +254,8 @@ BOOST_AUTO_TEST_CASE(timers_due_during_downtime_fire_at_startup_exactly_once) {
   h.Restart();
   for (int i = 0; i < 20; ++i) {
     const std::string id = "down-" + std::to_string(i);
-    BOOST_REQUIRE(WaitFor([&] { return CountEvents(h.History(id), HistoryEvent::kTimerFired) == 1; }));
+    BOOST_REQUIRE(
+        WaitFor([&] { return CountEvents(h.History(id), HistoryEvent::kTimerFired) == 1; }));
     BOOST_REQUIRE(h.engine->Signal(id, "go", JsonPayload(i)).status.ok());
     BOOST_TEST(Output(h.Result(id))["signal"] == i);
     BOOST_TEST(CountEvents(h.History(id), HistoryEvent::kTimerFired) == 1);
@@ -256,10 +265,12 @@ BOOST_AUTO_TEST_CASE(timers_due_during_downtime_fire_at_startup_exactly_once) {
 
 BOOST_AUTO_TEST_CASE(restart_rebuilds_runs_by_replay) {
   Harness h;
-  BOOST_REQUIRE(h.engine->Start("rb", "timer_signal", JsonPayload({{"sleep_ms", 10}, {"signal", "go"}}))
-                    .status.ok());
+  BOOST_REQUIRE(
+      h.engine->Start("rb", "timer_signal", JsonPayload({{"sleep_ms", 10}, {"signal", "go"}}))
+          .status.ok());
   h.FireNextTimer("rb");
-  BOOST_REQUIRE(WaitFor([&] { return CountEvents(h.History("rb"), HistoryEvent::kTimerFired) == 1; }));
+  BOOST_REQUIRE(
+      WaitFor([&] { return CountEvents(h.History("rb"), HistoryEvent::kTimerFired) == 1; }));
   h.Restart();
   BOOST_REQUIRE(h.engine->Signal("rb", "go", JsonPayload("after restart")).status.ok());
   BOOST_TEST(Output(h.Result("rb"))["signal"] == "after restart");
@@ -271,9 +282,11 @@ BOOST_AUTO_TEST_CASE(nothing_is_acked_or_delivered_while_commits_fail) {
   MemoryStore memory;
   aion::testing::FaultInjectionStore faulty(&memory);
   Harness h(&faulty);
-  BOOST_REQUIRE(h.engine->Start("bp", "timer_signal", JsonPayload({{"sleep_ms", 0}, {"signal", "go"}}))
-                    .status.ok());
-  BOOST_REQUIRE(WaitFor([&] { return CountEvents(h.History("bp"), HistoryEvent::kTimerFired) == 1; }));
+  BOOST_REQUIRE(
+      h.engine->Start("bp", "timer_signal", JsonPayload({{"sleep_ms", 0}, {"signal", "go"}}))
+          .status.ok());
+  BOOST_REQUIRE(
+      WaitFor([&] { return CountEvents(h.History("bp"), HistoryEvent::kTimerFired) == 1; }));
   faulty.FailCommits(Status(StatusCode::kResourceExhausted, "disk full"));
   std::atomic<bool> acked{false};
   std::atomic<bool> ack_ok{false};
@@ -384,7 +397,8 @@ BOOST_AUTO_TEST_CASE(shutdown_returns_while_commits_keep_failing) {
   MemoryStore memory;
   aion::testing::FaultInjectionStore faulty(&memory);
   Harness h(&faulty);
-  BOOST_REQUIRE(h.engine->Start("stuck", "timer_signal", JsonPayload({{"sleep_ms", 10}})).status.ok());
+  BOOST_REQUIRE(
+      h.engine->Start("stuck", "timer_signal", JsonPayload({{"sleep_ms", 10}})).status.ok());
   BOOST_REQUIRE(WaitFor([&] { return h.History("stuck").size() == 2; }));
   faulty.FailCommits(Unavailable("injected I/O error"));
   h.clock.Advance(1s);  // the timer service now waits for a commit that keeps failing
@@ -397,5 +411,6 @@ BOOST_AUTO_TEST_CASE(shutdown_returns_while_commits_keep_failing) {
   // Nothing was recorded for the fire that never committed; a restart fires it.
   BOOST_TEST(CountEvents(h.History("stuck"), HistoryEvent::kTimerFired) == 0);
   h.Open();
-  BOOST_REQUIRE(WaitFor([&] { return CountEvents(h.History("stuck"), HistoryEvent::kTimerFired) == 1; }));
+  BOOST_REQUIRE(
+      WaitFor([&] { return CountEvents(h.History("stuck"), HistoryEvent::kTimerFired) == 1; }));
 }

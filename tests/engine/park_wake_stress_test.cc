@@ -2,9 +2,8 @@
 // delivered while the runs they wake are executing, parking or retiring.
 // Every signal must be observed, with no hang, across >= 100,000 wakeups.
 #define BOOST_TEST_MODULE park_wake_stress_test
-#include <boost/test/unit_test.hpp>
-
 #include <atomic>
+#include <boost/test/unit_test.hpp>
 #include <cstdlib>
 #include <semaphore>
 #include <thread>
@@ -45,7 +44,8 @@ BOOST_AUTO_TEST_CASE(every_marker_wakes_its_run) {
   auto engine = Engine::Open({.store = &store, .registry = &registry, .executor_threads = 2});
   BOOST_REQUIRE(engine.ok());
   for (int w = 0; w < kWorkflows; ++w) {
-    auto s = (*engine)->Start("w" + std::to_string(w), "count_ticks", JsonPayload({{"n", per_workflow}}));
+    auto s = (*engine)->Start("w" + std::to_string(w), "count_ticks",
+                              JsonPayload({{"n", per_workflow}}));
     BOOST_REQUIRE(s.status.ok());
   }
 

@@ -3,7 +3,6 @@
 // behaviour can be checked by reading the test alone.
 #define BOOST_TEST_MODULE replay_test
 #include <boost/test/unit_test.hpp>
-
 #include <chrono>
 
 #include "aion/engine/registry.h"
@@ -122,11 +121,11 @@ BOOST_AUTO_TEST_CASE(timer_signal_history_replays_cleanly) {
 BOOST_AUTO_TEST_CASE(early_signal_between_input_and_its_commands) {
   RunMachine m("wf", &registry);
   const Timestamp fire = kT0 + 1'000'000;
-  BOOST_REQUIRE(Replay(m, {Started(1, "timer_signal", {{"sleep_ms", 1000}, {"signal", "go"}}),
-                           Signal(2, kT0 + 1, "go", 7), TimerStarted(3, 1, "#1", fire),
-                           TimerFired(4, fire, "#1"),
-                           Completed(5, 4, {{"slept_ms", 1000}, {"signal", 7}})})
-                    .ok());
+  BOOST_REQUIRE(
+      Replay(m, {Started(1, "timer_signal", {{"sleep_ms", 1000}, {"signal", "go"}}),
+                 Signal(2, kT0 + 1, "go", 7), TimerStarted(3, 1, "#1", fire),
+                 TimerFired(4, fire, "#1"), Completed(5, 4, {{"slept_ms", 1000}, {"signal", 7}})})
+          .ok());
   BOOST_TEST(m.TakeNewCommands().empty());
 }
 
@@ -151,8 +150,10 @@ BOOST_AUTO_TEST_CASE(changed_timer_is_nondeterminism_naming_the_seq) {
                         TimerStarted(2, 1, "#1", kT0 + 2'000'000)});
   BOOST_TEST(s.code() == StatusCode::kNondeterminism);
   BOOST_TEST(s.message().find("seq 2") != std::string::npos);
-  BOOST_TEST(s.message().find("fire_at_us=" + std::to_string(kT0 + 2'000'000)) != std::string::npos);
-  BOOST_TEST(s.message().find("fire_at_us=" + std::to_string(kT0 + 1'000'000)) != std::string::npos);
+  BOOST_TEST(s.message().find("fire_at_us=" + std::to_string(kT0 + 2'000'000)) !=
+             std::string::npos);
+  BOOST_TEST(s.message().find("fire_at_us=" + std::to_string(kT0 + 1'000'000)) !=
+             std::string::npos);
 }
 
 // 1 WorkflowStarted(noop)  2 TimerStarted(#1)   <- noop completes instead

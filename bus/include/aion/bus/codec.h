@@ -51,7 +51,7 @@ struct CodecOptions {
   // Nesting of objects/arrays in a JSON body. protobuf's binary form of a
   // google.protobuf.Value allows about 48 levels anyway (recursion limit 100).
   std::size_t max_json_depth = 40;
-  std::uint32_t partitions = 16;                         // P: checks aion.in.<p> subjects
+  std::uint32_t partitions = 16;  // P: checks aion.in.<p> subjects
 };
 
 class Codec {

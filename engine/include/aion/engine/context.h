@@ -128,9 +128,7 @@ class SignalAwaitable {
     waiter_.handle = h;
     core_->WaitSignal(name_, &waiter_);
   }
-  T await_resume() {
-    return detail::FromPayload<T>(got_ ? *got_ : waiter_.signal);
-  }
+  T await_resume() { return detail::FromPayload<T>(got_ ? *got_ : waiter_.signal); }
 
   class Within {
    public:

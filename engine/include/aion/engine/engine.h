@@ -52,12 +52,12 @@ struct IngressOutcome {
 using IngressCallback = std::function<void(std::vector<IngressOutcome>)>;
 
 struct EngineOptions {
-  Store* store = nullptr;                     // required
+  Store* store = nullptr;                      // required
   const WorkflowRegistry* registry = nullptr;  // required
   Clock* clock = &SystemClock::Get();
-  OutboxSink* outbox = nullptr;  // null: committed rows are deleted unpublished
+  OutboxSink* outbox = nullptr;        // null: committed rows are deleted unpublished
   std::uint32_t partition_count = 16;  // P of DESIGN §1, recorded per workflow
-  int executor_threads = 2;      // threads that run workflow code
+  int executor_threads = 2;            // threads that run workflow code
   std::size_t max_batch_items = 4096;  // writer work items per group commit
 };
 
@@ -72,8 +72,8 @@ struct Description {
 struct Outcome {
   WorkflowStatus status = WorkflowStatus::WORKFLOW_STATUS_UNSPECIFIED;
   std::string run_id;
-  Payload output;           // completed
-  std::string failure;      // failed: the message
+  Payload output;       // completed
+  std::string failure;  // failed: the message
 };
 
 class Engine {

@@ -21,8 +21,7 @@ class MemoryStore final : public Store {
   Status Commit(const WriteBatch& batch) override;
   Result<WorkflowRecord> GetWorkflow(std::string_view workflow_id) override;
   Result<std::vector<HistoryEvent>> ReadHistory(std::string_view workflow_id,
-                                                std::uint64_t from_seq,
-                                                std::size_t limit) override;
+                                                std::uint64_t from_seq, std::size_t limit) override;
   Result<std::vector<WorkflowRecord>> ListByStatus(WorkflowStatus status,
                                                    std::string_view start_after,
                                                    std::size_t limit) override;

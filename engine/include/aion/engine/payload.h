@@ -2,10 +2,9 @@
 // JSON ("json/plain") is the default encoding; any JSON value is allowed.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "aion/engine/status.h"
 #include "aion/history.pb.h"

@@ -55,7 +55,9 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
@@ -70,7 +72,7 @@ inline std::ostream& operator<<(std::ostream& os, const Status& s) { return os <
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return std::holds_alternative<T>(v_); }
@@ -90,8 +92,8 @@ class [[nodiscard]] Result {
 }  // namespace aion
 
 // Returns early from the enclosing function if `expr` is a non-ok Status.
-#define AION_RETURN_IF_ERROR(expr)        \
-  do {                                    \
-    ::aion::Status aion_status_ = (expr); \
+#define AION_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::aion::Status aion_status_ = (expr);        \
     if (!aion_status_.ok()) return aion_status_; \
   } while (0)

@@ -49,9 +49,8 @@ struct WriteBatch {
   std::vector<std::string> outbox_deletes;  // by key
 
   bool empty() const {
-    return appends.empty() && dedupe_puts.empty() && dedupe_deletes.empty() &&
-           timer_puts.empty() && timer_deletes.empty() && outbox_puts.empty() &&
-           outbox_deletes.empty();
+    return appends.empty() && dedupe_puts.empty() && dedupe_deletes.empty() && timer_puts.empty() &&
+           timer_deletes.empty() && outbox_puts.empty() && outbox_deletes.empty();
   }
 };
 
