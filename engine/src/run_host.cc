@@ -126,6 +126,12 @@ Status RunHost::CatchUp(Run& run) {
     for (const HistoryEvent& e : *events) replay_through = std::max(replay_through, e.caused_by());
   }
   for (const HistoryEvent& e : *events) {
+    if (run.machine->terminal_recorded()) {
+      // A new run of the id began after this one closed: start over from the
+      // record, which points at the new run's first event.
+      run.machine.reset();
+      return CatchUp(run);
+    }
     run.machine->set_replaying(e.seq() <= replay_through);
     AION_RETURN_IF_ERROR(run.machine->Apply(e));
   }

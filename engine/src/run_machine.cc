@@ -203,6 +203,9 @@ std::uint64_t RunMachine::NextRandom() {
 }
 
 std::string RunMachine::StartTimer(std::string_view id, Timestamp fire_at) {
+  if (!id.empty()) {
+    if (Status s = ValidateName("timer name", id); !s.ok()) throw std::invalid_argument(s.message());
+  }
   std::string timer_id = id.empty() ? "#" + std::to_string(++timer_counter_) : std::string(id);
   auto it = timers_.find(timer_id);
   if (it != timers_.end() && it->second == TimerState::kPending) {

@@ -39,6 +39,13 @@ void TimerService::Loop() {
       nudged_ = false;
     }
     if (FireDue()) continue;
+    if (stuck_) {
+      // Due rows the writer could not settle (their records are unreadable):
+      // pace the retries instead of spinning. Real time: this paces I/O.
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(200), [&] { return stopping_; });
+      continue;
+    }
     auto next = options_.store->DueTimers(std::numeric_limits<Timestamp>::max(), 1);
     Timestamp deadline = options_.clock->Now() + kIdleRecheckUs;
     if (next.ok() && !next->empty()) deadline = std::min(deadline, next->front().fire_at_us());
@@ -53,7 +60,17 @@ bool TimerService::FireDue() {
     spdlog::warn("timers: cannot read due timers: {}", due.status().ToString());
     return false;
   }
+  stuck_ = false;
   if (due->empty()) return false;
+  // The same earliest row as last round: the writer left it in place.
+  const std::string first = due->front().workflow_id() + "/" + due->front().timer_id() + "@" +
+                            std::to_string(due->front().fire_at_us());
+  if (first == last_first_due_) {
+    stuck_ = true;
+    last_first_due_.clear();  // retry it once after the pause
+    return false;
+  }
+  last_first_due_ = first;
   std::promise<Status> committed;
   auto result = committed.get_future();
   writer_->SubmitDueTimers(std::move(*due), [&committed](Status s) { committed.set_value(s); });

@@ -9,6 +9,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "aion/engine/engine.h"
@@ -34,6 +35,10 @@ class TimerService {
   std::condition_variable cv_;
   bool nudged_ = false;    // guarded by mu_
   bool stopping_ = false;  // guarded by mu_
+  // Timer thread only: the earliest due row of the last round, and whether
+  // it was still due in this one.
+  std::string last_first_due_;
+  bool stuck_ = false;
   std::thread thread_;
 };
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "aion/engine/history.h"
@@ -22,6 +23,11 @@ std::string OutboxKey(const std::string& workflow_id, std::uint64_t seq) {
 bool SameTimerRow(const TimerRow& a, const TimerRow& b) {
   return a.fire_at_us() == b.fire_at_us() && a.workflow_id() == b.workflow_id() &&
          a.timer_id() == b.timer_id();
+}
+
+// Failures worth retrying unchanged; anything else is a refusal.
+bool IsTransient(const Status& s) {
+  return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kResourceExhausted;
 }
 
 Outcome OutcomeOf(const WorkflowRecord& rec, const HistoryEvent& terminal) {
@@ -89,7 +95,11 @@ class Writer::BatchBuilder {
     DeleteTimerRow(row);
     if (*staged == nullptr) return;  // an orphan row
     Staged& st = **staged;
-    if (st.rec.run_id() != row.run_id() || !RemovePendingTimer(st.rec, row.timer_id())) return;
+    // A row left by a cancelled timer must not fire a same-named successor.
+    if (st.rec.run_id() != row.run_id() ||
+        !RemovePendingTimer(st.rec, row.timer_id(), row.fire_at_us())) {
+      return;
+    }
     HistoryEvent e;
     e.mutable_timer_fired()->set_timer_id(row.timer_id());
     Append(st, std::move(e));
@@ -151,6 +161,9 @@ class Writer::BatchBuilder {
 
   // The staged record of `id`, loading it if needed; nullptr if unknown.
   Result<Staged*> Stage(const std::string& id) {
+    // A read that failed fails for the whole batch, so a later message for the
+    // id cannot be answered from a different (successful) read.
+    if (auto bad = unreadable_.find(id); bad != unreadable_.end()) return bad->second;
     auto it = staged_.find(id);
     if (it == staged_.end()) {
       Staged st;
@@ -164,6 +177,7 @@ class Writer::BatchBuilder {
           st.rec = std::move(*loaded);
           st.exists = true;
         } else if (loaded.status().code() != StatusCode::kNotFound) {
+          unreadable_.emplace(id, loaded.status());
           return loaded.status();
         }
       }
@@ -256,6 +270,9 @@ class Writer::BatchBuilder {
         row.set_workflow_id(st.rec.workflow_id());
         row.set_timer_id(pending->timer_id());
         row.set_run_id(st.rec.run_id());
+        // Cancelled and restarted with the same key in this batch: the row
+        // must survive (stores apply deletes after puts).
+        std::erase_if(batch_.timer_deletes, [&](const TimerRow& d) { return SameTimerRow(d, row); });
         batch_.timer_puts.push_back(std::move(row));
         Append(st, cmd);
         return;
@@ -293,10 +310,14 @@ class Writer::BatchBuilder {
     }
   }
 
-  static bool RemovePendingTimer(WorkflowRecord& rec, const std::string& timer_id) {
+  // Removes the pending timer `timer_id` (only if it fires at `fire_at`, when
+  // given); false if there is none.
+  static bool RemovePendingTimer(WorkflowRecord& rec, const std::string& timer_id,
+                                 std::optional<Timestamp> fire_at = std::nullopt) {
     auto* timers = rec.mutable_timers();
     for (int i = 0; i < timers->size(); ++i) {
-      if (timers->Get(i).timer_id() == timer_id) {
+      const auto& t = timers->Get(i);
+      if (t.timer_id() == timer_id && (!fire_at || t.fire_at_us() == *fire_at)) {
         timers->DeleteSubrange(i, 1);
         return true;
       }
@@ -335,6 +356,7 @@ class Writer::BatchBuilder {
   Writer& w_;
   const Timestamp now_;
   std::map<std::string, Staged> staged_;
+  std::map<std::string, Status> unreadable_;
   std::map<std::string, DedupeEntry> dedupe_;
   WriteBatch batch_;
   CommitEffects effects_;
@@ -427,6 +449,16 @@ void Writer::HandleBatch(std::deque<Work> items) {
   }
   const WriteBatch& batch = builder.batch();
   const Status committed = batch.empty() ? Status::Ok() : CommitWithRetry(batch);
+  const auto* only = items.size() == 1 ? std::get_if<IngressWork>(&items[0]) : nullptr;
+  const bool splittable = items.size() > 1 || (only != nullptr && only->batch.size() > 1);
+  if (committed.code() == StatusCode::kInvalidArgument && splittable) {
+    // The store refused the group's shape (one item is malformed): commit each
+    // item on its own so only the offending one is refused (invariant 9).
+    // Not for kAborted: a stale head is never retried silently (invariant 1).
+    builder.Discard();
+    for (Work& item : items) HandleAlone(std::move(item));
+    return;
+  }
   const CommitEffects effects = committed.ok() ? builder.Publish() : builder.Discard();
   // Record before ack, record before deliver: effects run only now.
   for (std::size_t i = 0; i < items.size(); ++i) {
@@ -444,6 +476,27 @@ void Writer::HandleBatch(std::deque<Work> items) {
   effects_(effects);
 }
 
+void Writer::HandleAlone(Work item) {
+  auto* in = std::get_if<IngressWork>(&item);
+  if (in == nullptr || in->batch.size() == 1) {
+    std::deque<Work> one;
+    one.push_back(std::move(item));
+    HandleBatch(std::move(one));
+    return;
+  }
+  // One commit per message; HandleBatch runs each callback before it returns.
+  std::vector<IngressOutcome> outcomes(in->batch.size());
+  for (std::size_t i = 0; i < in->batch.size(); ++i) {
+    std::deque<Work> one;
+    one.push_back(IngressWork{{std::move(in->batch[i])},
+                              [&outcomes, i](std::vector<IngressOutcome> o) {
+                                outcomes[i] = std::move(o[0]);
+                              }});
+    HandleBatch(std::move(one));
+  }
+  in->done(std::move(outcomes));
+}
+
 Status Writer::CommitWithRetry(const WriteBatch& batch) {
   auto backoff = std::chrono::milliseconds(10);
   for (int attempt = 1;; ++attempt) {
@@ -452,9 +505,7 @@ Status Writer::CommitWithRetry(const WriteBatch& batch) {
       if (attempt > 1) spdlog::info("writer: commit succeeded after {} attempts", attempt);
       return s;
     }
-    const bool transient =
-        s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kResourceExhausted;
-    if (!transient) {
+    if (!IsTransient(s)) {
       spdlog::error("writer: commit refused: {}", s.ToString());
       return s;
     }

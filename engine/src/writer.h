@@ -76,6 +76,8 @@ class Writer {
   void Enqueue(Work work);
   void Loop();
   void HandleBatch(std::deque<Work> items);
+  // Commits `item` on its own, and an ingress batch one message at a time.
+  void HandleAlone(Work item);
   Status CommitWithRetry(const WriteBatch& batch);
 
   const EngineOptions options_;

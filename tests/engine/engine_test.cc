@@ -9,6 +9,7 @@
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <future>
+#include <thread>
 #include <sstream>
 
 #include "aion/engine/history.h"
@@ -52,6 +53,35 @@ Task<Json> SleepB(Context& ctx, Json) {
   co_return co_await ctx.signal<Json>("go");
 }
 
+// Cancels timer "t" and starts it again at the same time (same row key).
+Task<Json> RestartTimer(Context& ctx, Json) {
+  Timer t = ctx.timer("t", 300ms);
+  t.Cancel();
+  Timer again = ctx.timer("t", 300ms);
+  co_return co_await again;
+}
+
+// The resettable-timeout pattern: "idle" is restarted when "reset" arrives.
+Task<Json> Resettable(Context& ctx, Json) {
+  Timer idle = ctx.timer("idle", 1s);
+  co_await ctx.signal<Json>("reset");
+  idle.Cancel();
+  Timer again = ctx.timer("idle", 10s);
+  const bool fired = co_await again;
+  co_return Json{{"fired", fired}};
+}
+
+Task<Json> BadTimerName(Context& ctx, Json) {
+  co_await ctx.timer("no spaces allowed", 1s);
+  co_return nullptr;
+}
+
+// Holds its executor thread (never do this in real workflow code).
+Task<Json> Blocker(Context& ctx, Json) {
+  std::this_thread::sleep_for(300ms);
+  co_return nullptr;
+}
+
 Task<Json> Throws(Context& ctx, Json) {
   co_await ctx.sleep(1ms);
   throw std::runtime_error("card declined");
@@ -65,10 +95,17 @@ struct Harness {
     BOOST_REQUIRE(registry.workflow("wait_go", &WaitGo).ok());
     BOOST_REQUIRE(registry.workflow("reminder", &Reminder).ok());
     BOOST_REQUIRE(registry.workflow("sleepy", &SleepA).ok());
+    BOOST_REQUIRE(registry.workflow("restart_timer", &RestartTimer).ok());
+    BOOST_REQUIRE(registry.workflow("resettable", &Resettable).ok());
+    BOOST_REQUIRE(registry.workflow("bad_timer_name", &BadTimerName).ok());
+    BOOST_REQUIRE(registry.workflow("blocker", &Blocker).ok());
     Open();
   }
-  void Open() {
-    auto opened = Engine::Open({.store = store, .registry = &registry, .clock = &clock});
+  void Open(int executor_threads = 2) {
+    auto opened = Engine::Open({.store = store,
+                                .registry = &registry,
+                                .clock = &clock,
+                                .executor_threads = executor_threads});
     BOOST_REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
     engine = std::move(*opened);
   }
@@ -413,4 +450,100 @@ BOOST_AUTO_TEST_CASE(shutdown_returns_while_commits_keep_failing) {
   h.Open();
   BOOST_REQUIRE(
       WaitFor([&] { return CountEvents(h.History("stuck"), HistoryEvent::kTimerFired) == 1; }));
+}
+
+IngressMessage StartMsg(const std::string& id, const std::string& type, const std::string& key) {
+  IngressMessage m;
+  m.kind = IngressMessage::Kind::kStart;
+  m.workflow_id = id;
+  m.workflow_type = type;
+  m.input = JsonPayload(id);
+  m.dedupe_key = key;
+  return m;
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_message_does_not_take_its_batch_down) {
+  MemoryStore memory;
+  aion::testing::FaultInjectionStore faulty(&memory);
+  Harness h(&faulty);
+  faulty.RefuseBatchesWhere(
+      [](const WriteBatch& b) {
+        for (const auto& d : b.dedupe_puts) {
+          if (d.key() == "poison") return true;
+        }
+        return false;
+      },
+      InvalidArgument("key the store cannot hold"));
+  std::promise<std::vector<IngressOutcome>> done;
+  h.engine->Submit({StartMsg("p-a", "noop", "a"), StartMsg("p-b", "noop", "poison"),
+                    StartMsg("p-c", "noop", "c")},
+                   [&](std::vector<IngressOutcome> o) { done.set_value(std::move(o)); });
+  auto outcomes = done.get_future().get();
+  BOOST_REQUIRE_EQUAL(outcomes.size(), 3u);
+  BOOST_TEST(outcomes[0].status.ok());
+  BOOST_TEST(outcomes[1].status.code() == StatusCode::kInvalidArgument);
+  BOOST_TEST(outcomes[2].status.ok());
+  BOOST_TEST(Output(h.Result("p-a")) == "p-a");
+  BOOST_TEST(Output(h.Result("p-c")) == "p-c");
+  BOOST_TEST(h.engine->Describe("p-b").status().code() == StatusCode::kNotFound);
+}
+
+BOOST_AUTO_TEST_CASE(an_id_restarted_while_its_old_run_is_resident_runs_the_new_run) {
+  Harness h;
+  h.engine->Shutdown();
+  h.Open(/*executor_threads=*/1);
+  // X closes at once; its wake waits behind the blocker on the only executor,
+  // and the second start of X lands before that wake is handled.
+  std::promise<void> both;
+  h.engine->Submit({StartMsg("reuse", "noop", ""), StartMsg("busy", "blocker", "")},
+                   [&](std::vector<IngressOutcome>) { both.set_value(); });
+  both.get_future().wait();
+  const Outcome first = h.Result("reuse");
+  auto again = h.engine->Start("reuse", "noop", JsonPayload("second"));
+  BOOST_REQUIRE(again.status.ok());
+  const Outcome second = h.Result("reuse");
+  BOOST_TEST(second.run_id == again.run_id);
+  BOOST_TEST(second.run_id != first.run_id);
+  BOOST_TEST(Output(second) == "second");
+  BOOST_TEST(h.engine->Describe("reuse")->parked_error.empty());
+}
+
+BOOST_AUTO_TEST_CASE(timer_cancelled_and_restarted_with_the_same_key_still_fires) {
+  Harness h;
+  BOOST_REQUIRE(h.engine->Start("again", "restart_timer", JsonPayload(nullptr)).status.ok());
+  h.FireNextTimer("again");
+  BOOST_TEST(Output(h.Result("again")) == true);
+}
+
+BOOST_AUTO_TEST_CASE(a_stale_row_of_a_cancelled_timer_does_not_fire_its_successor) {
+  Harness h;
+  const Timestamp t0 = h.clock.Now();
+  BOOST_REQUIRE(h.engine->Start("reset", "resettable", JsonPayload(nullptr)).status.ok());
+  BOOST_REQUIRE(WaitFor([&] { return h.History("reset").size() == 2; }));
+  BOOST_REQUIRE(h.engine->Signal("reset", "reset", JsonPayload(nullptr)).status.ok());
+  BOOST_REQUIRE(WaitFor([&] { return h.History("reset").size() == 5; }));  // signal, cancel, start
+  // The row of the cancelled "idle" (t0+1s), as a timer service that read it
+  // just before the cancel committed would still hand it to the writer.
+  WriteBatch stale;
+  TimerRow row;
+  row.set_fire_at_us(t0 + 1'000'000);
+  row.set_workflow_id("reset");
+  row.set_timer_id("idle");
+  row.set_run_id(h.engine->Describe("reset")->record.run_id());
+  stale.timer_puts.push_back(row);
+  BOOST_REQUIRE(h.memory.Commit(stale).ok());
+  h.clock.Set(t0 + 1'000'000);
+  BOOST_REQUIRE(WaitFor([&] { return h.store->DueTimers(t0 + 1'000'000, 10)->empty(); }));
+  BOOST_TEST(CountEvents(h.History("reset"), HistoryEvent::kTimerFired) == 0);
+  h.clock.Set(t0 + 10'000'000);  // the successor's own time
+  BOOST_TEST(Output(h.Result("reset")) == (Json{{"fired", true}}));
+  BOOST_TEST(CountEvents(h.History("reset"), HistoryEvent::kTimerFired) == 1);
+}
+
+BOOST_AUTO_TEST_CASE(an_invalid_timer_name_fails_the_run) {
+  Harness h;
+  BOOST_REQUIRE(h.engine->Start("badname", "bad_timer_name", JsonPayload(nullptr)).status.ok());
+  const Outcome o = h.Result("badname");
+  BOOST_TEST(o.status == records::WORKFLOW_STATUS_FAILED);
+  BOOST_TEST(o.failure.find("timer name") != std::string::npos, o.failure);
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 
 #include "aion/engine/store.h"
@@ -21,6 +22,12 @@ class FaultInjectionStore final : public Store {
     failure_ = std::move(status);
   }
   void Heal() { FailCommits(Status::Ok()); }
+  // Commits of batches that `refuse` matches fail with `status` (others pass).
+  void RefuseBatchesWhere(std::function<bool(const WriteBatch&)> refuse, Status status) {
+    std::lock_guard<std::mutex> g(mu_);
+    refuse_ = std::move(refuse);
+    refusal_ = std::move(status);
+  }
   int commits() const { return commits_.load(); }
   int failed_commits() const { return failed_commits_.load(); }
 
@@ -30,6 +37,10 @@ class FaultInjectionStore final : public Store {
       if (!failure_.ok()) {
         ++failed_commits_;
         return failure_;
+      }
+      if (refuse_ && refuse_(batch)) {
+        ++failed_commits_;
+        return refusal_;
       }
     }
     Status s = target_->Commit(batch);
@@ -61,6 +72,8 @@ class FaultInjectionStore final : public Store {
   Store* target_;
   std::mutex mu_;
   Status failure_;  // guarded by mu_
+  std::function<bool(const WriteBatch&)> refuse_;  // guarded by mu_
+  Status refusal_;                                 // guarded by mu_
   std::atomic<int> commits_{0};
   std::atomic<int> failed_commits_{0};
 };
