@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -185,8 +186,11 @@ void ApiServer::Impl::AwaitResult(const std::string& id, const WireMessage& wire
   wire::ResultRequest request;
   Status decoded = codec.DecodeRequest(wire, &request);
   if (!decoded.ok()) return Send(to, ErrorReply<wire::ResultReply>(decoded));
-  const auto timeout = request.timeout_ms() == 0 ? options.default_result_timeout
-                                                 : std::chrono::milliseconds(request.timeout_ms());
+  // Capped: every waiting request holds memory until its deadline.
+  const auto timeout = request.timeout_ms() == 0
+                           ? options.default_result_timeout
+                           : std::min(std::chrono::milliseconds(request.timeout_ms()),
+                                      options.max_result_timeout);
   auto pending = std::make_shared<PendingResult>();
   pending->requester = to;
   // The callback may run at once (the run already closed), on this thread.

@@ -200,6 +200,11 @@ Result<IngressMessage> Codec::DecodeIngress(const WireMessage& msg, std::uint64_
   if (!decoded->request_id.empty()) {
     AION_RETURN_IF_ERROR(ValidateName("request_id", decoded->request_id));
   }
+  // Dedupe keys must fit the store's keys (LMDB: 511 bytes).
+  if (const auto msg_id = HeaderValue(msg.headers, kMsgIdHeader); msg_id.size() > kMaxMsgIdBytes) {
+    return InvalidArgument("header Nats-Msg-Id is " + std::to_string(msg_id.size()) +
+                           " bytes; at most " + std::to_string(kMaxMsgIdBytes) + " are allowed");
+  }
   decoded->workflow_id = subject->workflow_id;
   decoded->dedupe_key = DedupeKey(subject->kind, subject->workflow_id, decoded->request_id,
                                   msg.headers, stream_seq, stream_epoch);
@@ -219,7 +224,11 @@ std::string DedupeKey(IngressKind kind, std::string_view workflow_id, std::strin
            std::string(request_id);
   }
   std::string_view msg_id = HeaderValue(headers, kMsgIdHeader);
-  if (!msg_id.empty()) return "msgid:" + std::string(msg_id);
+  if (!msg_id.empty()) {
+    // Scoped to the kind and workflow: one client's id cannot shadow another's.
+    return "msgid:" + std::string(IngressKindName(kind)) + ":" + std::string(workflow_id) + ":" +
+           std::string(msg_id);
+  }
   if (stream_epoch.empty()) return "seq:" + std::to_string(stream_seq);
   return "seq:" + std::string(stream_epoch) + ":" + std::to_string(stream_seq);
 }

@@ -102,7 +102,10 @@ BOOST_AUTO_TEST_CASE(dedupe_key_prefers_request_id_then_msg_id_then_stream_seque
   BOOST_TEST(codec.DecodeIngress(msg, 17, "")->dedupe_key == "seq:17");
   BOOST_TEST(codec.DecodeIngress(msg, 17, "1700")->dedupe_key == "seq:1700:17");
   msg.headers["Nats-Msg-Id"] = "client-9";
-  BOOST_TEST(codec.DecodeIngress(msg, 17, "1700")->dedupe_key == "msgid:client-9");
+  BOOST_TEST(codec.DecodeIngress(msg, 17, "1700")->dedupe_key == "msgid:signal:w:client-9");
+  msg.headers["Nats-Msg-Id"] = std::string(kMaxMsgIdBytes + 1, 'x');
+  ExpectInvalid(codec.DecodeIngress(msg, 17, "1700").status(), "Nats-Msg-Id");
+  msg.headers["Nats-Msg-Id"] = "client-9";
   msg.data = R"({"name":"go","request_id":"r-2"})";
   BOOST_TEST(codec.DecodeIngress(msg, 17, "1700")->dedupe_key == "signal:w:r-2");
 }

@@ -239,6 +239,28 @@ BOOST_AUTO_TEST_CASE(outbox_sink_publishes_once_per_row_key_and_only_with_a_puba
   BOOST_TEST(StreamMessages(*conn, "AION_EVENTS") == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(an_event_too_large_for_the_server_is_published_without_its_payload) {
+  NatsTestServer server;
+  auto conn = server.Connect();
+  bus::Subjects subjects;
+  BOOST_REQUIRE(bus::EnsureStreams(*conn, subjects, {}).ok());
+  bus::NatsOutboxSink sink(*conn, subjects);
+  OutboxRow row = StartedRow("huge");
+  const std::string big(static_cast<std::size_t>(conn->max_payload()) + 1024, 'x');
+  *row.mutable_event()->mutable_workflow_started()->mutable_input() = JsonPayload(Json(big));
+  // Publishing it whole could never succeed and would block every later row.
+  BOOST_TEST(sink.Publish(row).ok());
+  natsMsg* raw = nullptr;
+  BOOST_REQUIRE(js_GetLastMsg(&raw, conn->js(), "AION_EVENTS", "aion.evt.noop.huge.started",
+                              nullptr, nullptr) == NATS_OK);
+  NatsMsgPtr stored(raw);
+  wire::LifecycleEvent event;
+  BOOST_REQUIRE(event.ParseFromString(Body(stored.get())));
+  BOOST_TEST(event.payload_omitted());
+  BOOST_TEST(!event.has_input());
+  BOOST_TEST(event.run_id() == "run-1");
+}
+
 BOOST_AUTO_TEST_CASE(json_start_runs_noop_and_publishes_its_lifecycle) {
   NatsTestServer server;
   NatsPipeline pipeline(server.url());

@@ -23,6 +23,7 @@ namespace aion::bus {
 struct ApiServerOptions {
   std::vector<std::uint32_t> partitions;  // the partitions this worker owns
   std::chrono::milliseconds default_result_timeout{30000};
+  std::chrono::milliseconds max_result_timeout{std::chrono::minutes(10)};  // longer asks are cut
   // Workers owning the same partition (during a hand-over) share the
   // subscription, so a request is answered once.
   std::string queue_group = "aion-api";

@@ -32,6 +32,7 @@ inline constexpr std::string_view kContentTypeHeader = "Content-Type";
 inline constexpr std::string_view kJsonContentType = "application/json";
 inline constexpr std::string_view kReplyToHeader = "Aion-Reply-To";
 inline constexpr std::string_view kMsgIdHeader = "Nats-Msg-Id";
+inline constexpr std::size_t kMaxMsgIdBytes = 256;
 
 // A message as it came off the wire, free of NATS types so it can be tested
 // and logged on its own.
