@@ -13,6 +13,7 @@
 #include "support/fault_injection_store.h"
 #include "support/nats_pipeline.h"
 #include "support/nats_test_server.h"
+#include "support/wait.h"
 
 namespace aion::testing {
 namespace {
@@ -33,15 +34,6 @@ std::uint64_t StreamMessages(bus::NatsConnection& conn, const char* name) {
   StreamInfoPtr info;
   ReadStream(conn, name, info);
   return info.si->State.Msgs;
-}
-
-bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return done();
 }
 
 // An id of partition `p` (of 16) that is not in `taken`.

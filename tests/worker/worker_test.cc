@@ -10,6 +10,7 @@
 #include "aion/engine/ids.h"
 #include "support/nats_test_server.h"
 #include "support/temp_dir.h"
+#include "support/wait.h"
 
 namespace aion::testing {
 namespace {
@@ -18,15 +19,6 @@ using namespace std::chrono_literals;
 using worker::ParsePartitions;
 using worker::Worker;
 using worker::WorkerOptions;
-
-bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return done();
-}
 
 std::string IdInPartition(std::uint32_t p, const std::string& stem) {
   for (int n = 0;; ++n) {
