@@ -219,10 +219,7 @@ std::string Codec::DlqKind(std::string_view subject) const {
 std::string DedupeKey(IngressKind kind, std::string_view workflow_id, std::string_view request_id,
                       const Headers& headers, std::uint64_t stream_seq,
                       std::string_view stream_epoch) {
-  if (!request_id.empty()) {
-    return std::string(IngressKindName(kind)) + ":" + std::string(workflow_id) + ":" +
-           std::string(request_id);
-  }
+  if (!request_id.empty()) return RequestDedupeKey(IngressKindName(kind), workflow_id, request_id);
   std::string_view msg_id = HeaderValue(headers, kMsgIdHeader);
   if (!msg_id.empty()) {
     // Scoped to the kind and workflow: one client's id cannot shadow another's.

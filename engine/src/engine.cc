@@ -110,7 +110,7 @@ class EngineImpl final : public Engine {
     m.workflow_id = std::move(workflow_id);
     m.workflow_type = std::move(workflow_type);
     m.input = std::move(input);
-    m.dedupe_key = request_id.empty() ? "" : "start:" + m.workflow_id + ":" + request_id;
+    m.dedupe_key = RequestDedupeKey("start", m.workflow_id, request_id);
     m.request_id = std::move(request_id);
     return SubmitOne(std::move(m));
   }
@@ -122,7 +122,7 @@ class EngineImpl final : public Engine {
     m.workflow_id = std::move(workflow_id);
     m.signal_name = std::move(signal_name);
     m.input = std::move(input);
-    m.dedupe_key = request_id.empty() ? "" : "signal:" + m.workflow_id + ":" + request_id;
+    m.dedupe_key = RequestDedupeKey("signal", m.workflow_id, request_id);
     m.request_id = std::move(request_id);
     return SubmitOne(std::move(m));
   }
@@ -225,6 +225,12 @@ class EngineImpl final : public Engine {
 };
 
 }  // namespace
+
+std::string RequestDedupeKey(std::string_view kind, std::string_view workflow_id,
+                             std::string_view request_id) {
+  if (request_id.empty()) return "";
+  return std::string(kind) + ":" + std::string(workflow_id) + ":" + std::string(request_id);
+}
 
 Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
   if (options.store == nullptr) return InvalidArgument("EngineOptions.store is required");

@@ -38,6 +38,12 @@ struct IngressMessage {
   std::string request_id;
 };
 
+// The dedupe key of a message that carries a request id: "<kind>:<id>:<request_id>"
+// (kind "start", "signal", ...), or "" when request_id is empty. Every ingress
+// path builds it here so a retry is recognised whichever path it took.
+std::string RequestDedupeKey(std::string_view kind, std::string_view workflow_id,
+                             std::string_view request_id);
+
 // What became of one IngressMessage. status is Ok, or the reason it was
 // refused: kAlreadyStarted, kNotFound (signal to an unknown id), kNotRunning,
 // kUnknownWorkflowType, kInvalidArgument; kUnavailable/kResourceExhausted mean
