@@ -15,6 +15,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "aion/engine/activity.h"
 #include "aion/engine/clock.h"
 #include "aion/engine/payload.h"
 
@@ -27,14 +28,55 @@ class PayloadError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Thrown into workflow code at the wait it is blocked on when the workflow is
+// asked to cancel (once per request: later waits proceed, so the code can
+// run compensations), and by awaiting an activity that was cancelled.
+// Escaping the workflow after a cancel request, it ends the run as
+// cancelled; otherwise as failed.
+class CancelledError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Thrown by awaiting an activity whose last attempt failed or timed out and
+// that will not be retried.
+class ActivityFailedError : public std::runtime_error {
+ public:
+  ActivityFailedError(const std::string& message, std::string type, std::uint32_t attempt,
+                      bool timed_out)
+      : std::runtime_error(message), type_(std::move(type)), attempt_(attempt),
+        timed_out_(timed_out) {}
+  // The activity's error type, or the timeout kind ("start_to_close", ...).
+  const std::string& type() const { return type_; }
+  std::uint32_t attempt() const { return attempt_; }
+  bool timed_out() const { return timed_out_; }
+
+ private:
+  std::string type_;
+  std::uint32_t attempt_;
+  bool timed_out_;
+};
+
 namespace detail {
 
-// One suspended wait of workflow code: on a timer, a signal, or both.
+// One suspended wait of workflow code: on a timer, a signal, an activity, or
+// several. kCancelled: the workflow was asked to cancel while it waited.
 struct Waiter {
-  enum class Woken { kNot, kTimer, kSignal };
+  enum class Woken { kNot, kTimer, kSignal, kActivity, kCancelled };
   std::coroutine_handle<> handle;
   Woken woken = Woken::kNot;
   Payload signal;  // set when woken by a signal
+};
+
+// How an activity ended, as workflow code sees it.
+struct ActivityResolution {
+  enum class Kind { kCompleted, kFailed, kCancelled };
+  Kind kind = Kind::kCompleted;
+  Payload result;            // kCompleted
+  std::string message;       // kFailed
+  std::string error_type;    // kFailed: the error type or the timeout kind
+  std::uint32_t attempt = 0;
+  bool timed_out = false;
 };
 
 // What a run offers its Context. Implemented by the runtime; one per run.
@@ -60,6 +102,16 @@ class RunCore {
   virtual void WaitTimer(const std::string& id, Waiter* w) = 0;
   virtual void WaitSignal(const std::string& name, Waiter* w) = 0;
   virtual void Forget(Waiter* w) = 0;
+
+  // Activities. Ids are generated, unique within a run.
+  virtual std::string ScheduleActivity(std::string_view type, Payload input,
+                                       const ActivityOptions& options) = 0;
+  virtual void CancelActivity(const std::string& id) = 0;
+  // Null while the activity is pending; else how it ended.
+  virtual const ActivityResolution* ActivityResult(const std::string& id) const = 0;
+  virtual void WaitActivity(const std::string& id, Waiter* w) = 0;
+  // The workflow has been asked to cancel.
+  virtual bool CancelRequested() const = 0;
 };
 
 template <typename T>
@@ -105,7 +157,15 @@ class Timer {
     waiter_.handle = h;
     core_->WaitTimer(id_, &waiter_);
   }
-  bool await_resume() const { return core_->TimerFired(id_); }
+  // Throws CancelledError (after cancelling the timer) when the workflow was
+  // asked to cancel while it waited.
+  bool await_resume() {
+    if (waiter_.woken == detail::Waiter::Woken::kCancelled) {
+      core_->CancelTimer(id_);
+      throw CancelledError("workflow cancelled while waiting for timer '" + id_ + "'");
+    }
+    return core_->TimerFired(id_);
+  }
 
  private:
   detail::RunCore* core_;
@@ -128,7 +188,12 @@ class SignalAwaitable {
     waiter_.handle = h;
     core_->WaitSignal(name_, &waiter_);
   }
-  T await_resume() { return detail::FromPayload<T>(got_ ? *got_ : waiter_.signal); }
+  T await_resume() {
+    if (!got_ && waiter_.woken == detail::Waiter::Woken::kCancelled) {
+      throw CancelledError("workflow cancelled while waiting for signal '" + name_ + "'");
+    }
+    return detail::FromPayload<T>(got_ ? *got_ : waiter_.signal);
+  }
 
   class Within {
    public:
@@ -146,6 +211,10 @@ class SignalAwaitable {
     }
     std::optional<T> await_resume() {
       if (got_) return detail::FromPayload<T>(*got_);
+      if (waiter_.woken == detail::Waiter::Woken::kCancelled) {
+        core_->CancelTimer(timer_);
+        throw CancelledError("workflow cancelled while waiting for signal '" + name_ + "'");
+      }
       if (waiter_.woken == detail::Waiter::Woken::kSignal) {
         core_->CancelTimer(timer_);
         return detail::FromPayload<T>(waiter_.signal);
@@ -171,6 +240,42 @@ class SignalAwaitable {
   detail::RunCore* core_;
   std::string name_;
   std::optional<Payload> got_;
+  detail::Waiter waiter_;
+};
+
+// A scheduled activity. Awaiting it yields its result converted to T, or
+// throws ActivityFailedError (failed or timed out for good) or CancelledError
+// (cancelled by Cancel() or by a cancel request of the workflow).
+template <typename T>
+class Activity {
+ public:
+  Activity(detail::RunCore* core, std::string id) : core_(core), id_(std::move(id)) {}
+  const std::string& id() const { return id_; }
+  // Stops waiting and tells the activity's worker; a no-op once it ended.
+  void Cancel() { core_->CancelActivity(id_); }
+
+  bool await_ready() const { return core_->ActivityResult(id_) != nullptr; }
+  void await_suspend(std::coroutine_handle<> h) {
+    waiter_.handle = h;
+    core_->WaitActivity(id_, &waiter_);
+  }
+  T await_resume() {
+    if (waiter_.woken == detail::Waiter::Woken::kCancelled) {
+      core_->CancelActivity(id_);
+      throw CancelledError("workflow cancelled while waiting for activity " + id_);
+    }
+    const detail::ActivityResolution& r = *core_->ActivityResult(id_);
+    using Kind = detail::ActivityResolution::Kind;
+    if (r.kind == Kind::kCancelled) throw CancelledError("activity " + id_ + " was cancelled");
+    if (r.kind == Kind::kFailed) {
+      throw ActivityFailedError(r.message, r.error_type, r.attempt, r.timed_out);
+    }
+    if constexpr (!std::is_void_v<T>) return detail::FromPayload<T>(r.result);
+  }
+
+ private:
+  detail::RunCore* core_;
+  std::string id_;
   detail::Waiter waiter_;
 };
 
@@ -222,6 +327,14 @@ class Context {
   SignalAwaitable<T> signal(std::string name) {
     return SignalAwaitable<T>(core_, std::move(name));
   }
+  // Schedules an activity now (it runs even if never awaited, until the run
+  // ends or it is cancelled). Local when options.task_queue is empty.
+  template <typename T = Json, typename In = Json>
+  Activity<T> activity(std::string_view type, const In& input, const ActivityOptions& options = {}) {
+    return Activity<T>(core_, core_->ScheduleActivity(type, detail::ToPayload(input), options));
+  }
+  // The workflow has been asked to cancel (see CancelledError).
+  bool cancel_requested() const { return core_->CancelRequested(); }
 
  private:
   detail::RunCore* core_;

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "aion/engine/activity.h"
 #include "aion/engine/clock.h"
 #include "aion/engine/outbox_sink.h"
 #include "aion/engine/payload.h"
@@ -24,9 +25,9 @@
 
 namespace aion {
 
-// One decoded, validated ingress message (a start or a signal).
+// One decoded, validated ingress message.
 struct IngressMessage {
-  enum class Kind { kStart, kSignal };
+  enum class Kind { kStart, kSignal, kActivityResult, kCancel, kTerminate };
   Kind kind = Kind::kStart;
   std::string workflow_id;
   // Identifies the message for deduplication across redeliveries and retries
@@ -34,8 +35,16 @@ struct IngressMessage {
   std::string dedupe_key;
   std::string workflow_type;  // kStart
   std::string signal_name;    // kSignal
-  Payload input;
+  Payload input;              // kStart, kSignal; kActivityResult: the result
   std::string request_id;
+  std::int64_t run_timeout_us = 0;  // kStart: 0 = none
+  std::string reason;               // kCancel, kTerminate
+  // kActivityResult: which attempt it answers, and its failure if it failed.
+  std::string run_id;
+  std::string activity_id;
+  std::uint32_t attempt = 0;
+  bool activity_failed = false;
+  ActivityFailure failure;
 };
 
 // The dedupe key of a message that carries a request id: "<kind>:<id>:<request_id>"
@@ -51,6 +60,10 @@ std::string RequestDedupeKey(std::string_view kind, std::string_view workflow_id
 struct IngressOutcome {
   Status status;
   bool duplicate = false;  // its dedupe key was already recorded; nothing new written
+  // Ok but nothing recorded: an activity result for an attempt that is no
+  // longer running (timed out, superseded, cancelled, run closed), or a
+  // cancel request for a run already asked to cancel.
+  bool dropped = false;
   std::string run_id;
   std::uint64_t seq = 0;  // the event it produced (0 if none)
 };
@@ -65,6 +78,17 @@ struct EngineOptions {
   std::uint32_t partition_count = 16;  // P of DESIGN §1, recorded per workflow
   int executor_threads = 2;            // threads that run workflow code
   std::size_t max_batch_items = 4096;  // writer work items per group commit
+  const ActivityRegistry* activities = nullptr;  // local activities; null = none
+  int activity_threads = 4;                      // the bounded local activity pool
+};
+
+// A progress report of a running activity attempt (remote or local).
+struct ActivityHeartbeat {
+  std::string workflow_id;
+  std::string run_id;
+  std::string activity_id;
+  std::uint32_t attempt = 0;
+  Payload details;
 };
 
 // What `describe` shows.
@@ -102,6 +126,14 @@ class Engine {
                                std::string request_id = "") = 0;
   virtual IngressOutcome Signal(std::string workflow_id, std::string signal_name, Payload input,
                                 std::string request_id = "") = 0;
+  // Records one message of any kind and waits for its outcome.
+  virtual IngressOutcome Send(IngressMessage message) = 0;
+
+  // Records the heartbeat (details, and a new heartbeat deadline) and calls
+  // `done` after the commit: Ok, or kNotFound when the attempt is no longer
+  // running (cancelled, timed out, superseded, run closed): its worker
+  // should stop. `done` runs on the writer thread.
+  virtual void Heartbeat(ActivityHeartbeat heartbeat, std::function<void(Status)> done) = 0;
 
   virtual Result<Description> Describe(std::string_view workflow_id) = 0;
   virtual Result<std::vector<HistoryEvent>> History(std::string_view workflow_id) = 0;

@@ -20,6 +20,7 @@
 
 namespace aion {
 
+using history::ActivityFailure;
 using history::HistoryEvent;
 using records::DedupeEntry;
 using records::OutboxRow;
