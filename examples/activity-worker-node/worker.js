@@ -311,6 +311,20 @@ class Worker {
     }
   }
 
+  // After a failed pull: the stream or consumer may have been deleted (or
+  // the server lost its state): create them again. Null if that fails too.
+  async reattach(queue) {
+    try {
+      const jsm = await this.nc.jetstreamManager();
+      await this.ensureStream(jsm);
+      const info = await this.ensureConsumer(jsm, queue);
+      return await this.js.consumers.get(TASKS_STREAM, info.name);
+    } catch (err) {
+      logLimited(`reattach-${queue}`, `queue ${queue}: cannot set up the consumer: ${err.message}`);
+      return null;
+    }
+  }
+
   async pullLoop({ queue, consumer, ackWaitMs }) {
     const { concurrency, pullExpiresMs } = this.opts;
     let runningHere = 0;
@@ -328,6 +342,7 @@ class Worker {
       } catch (err) {
         logLimited(`fetch-${queue}`, `queue ${queue}: pull failed: ${err.message}; retrying`);
         await sleep(1000);
+        consumer = (await this.reattach(queue)) ?? consumer;
         continue;
       }
       try {
@@ -344,6 +359,7 @@ class Worker {
       } catch (err) {
         logLimited(`fetch-${queue}`, `queue ${queue}: pull ended: ${err.message}; retrying`);
         await sleep(1000);
+        consumer = (await this.reattach(queue)) ?? consumer;
       }
     }
   }
@@ -355,7 +371,7 @@ class Worker {
       task = parseTask(msg.data, this.opts.prefix);
     } catch (err) {
       log(`queue ${queue}: malformed task (stream seq ${msg.seq}): ${err.message}; terminated`);
-      msg.term();
+      settle(msg, "term");
       return;
     }
     const key = taskKey(task);
@@ -368,7 +384,7 @@ class Worker {
     }
     if (this.wasCancelled(task)) {
       log(`queue ${queue}: ${name} was cancelled before it started; skipped`);
-      msg.ack();
+      settle(msg, "ack");
       return;
     }
     const started = Date.now();
@@ -376,7 +392,7 @@ class Worker {
     const entry = { task, ac };
     this.running.set(key, entry);
     // Keep JetStream from redelivering while the activity runs.
-    const progress = setInterval(() => msg.working(), Math.max(50, Math.floor(ackWaitMs / 3)));
+    const progress = setInterval(() => settle(msg, "working"), Math.max(50, Math.floor(ackWaitMs / 3)));
     const deadline =
       task.start_to_close_ms > 0
         ? setTimeout(
@@ -396,10 +412,10 @@ class Worker {
       if (outcome.aborted) {
         const { kind, message } = outcome.aborted;
         if (kind === "shutdown") {
-          msg.nak();
+          settle(msg, "nak");
           log(`queue ${queue}: ${name} -> aborted (${message}), no result, returned to the queue (${ms} ms)`);
         } else {
-          msg.ack();
+          settle(msg, "ack");
           log(`queue ${queue}: ${name} -> ${kind} (${message}), no result (${ms} ms)`);
         }
         return;
@@ -409,10 +425,10 @@ class Worker {
         ? `failed ${outcome.failure.type}${outcome.failure.non_retryable ? " (non-retryable)" : ""}: ${outcome.failure.message}`
         : "completed";
       if (await this.publishResult(task, body)) {
-        msg.ack();
+        settle(msg, "ack");
         log(`queue ${queue}: ${name} -> ${what} (${ms} ms)`);
       } else {
-        msg.nak(1000);
+        settle(msg, "nak", 1000);
         log(`queue ${queue}: ${name} -> ${what}, but the result could not be published; will run again`);
       }
     } finally {
@@ -464,7 +480,7 @@ class Worker {
   // failing engine is logged, not fatal: its heartbeat timeout decides.
   async heartbeat(task, ac, msg, details) {
     if (ac.signal.aborted) throw ac.signal.reason;
-    msg.working();
+    settle(msg, "working");
     const body = JSON.stringify({
       run_id: task.run_id,
       activity_id: task.activity_id,
@@ -607,6 +623,16 @@ class Worker {
     }
     await this.nc.drain().catch((err) => log(`drain: ${err.message}`));
     log("stopped");
+  }
+}
+
+// Acks (ack, nak, term, working) are fire-and-forget publishes; on a closed
+// connection they throw. JetStream redelivers whatever was not acked.
+function settle(msg, how, ...args) {
+  try {
+    msg[how](...args);
+  } catch (err) {
+    logLimited(`settle-${how}`, `cannot ${how} a task: ${err.message}`);
   }
 }
 
