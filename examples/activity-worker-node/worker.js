@@ -236,7 +236,8 @@ class Worker {
     (async () => {
       for await (const s of this.nc.status()) {
         if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error") {
-          log(`NATS ${s.type}${s.data ? `: ${typeof s.data === "string" ? s.data : JSON.stringify(s.data)}` : ""}`);
+          const data = typeof s.data === "string" ? s.data : JSON.stringify(s.data);
+          log(`NATS ${s.type}${data ? `: ${data}` : ""}`);
         }
       }
     })().catch(() => {});
@@ -250,13 +251,17 @@ class Worker {
       const ackWaitMs = Math.max(100, Number(info.config.ack_wait ?? nanos(opts.ackWaitMs)) / 1e6);
       consumers.push({ queue, consumer, ackWaitMs });
       this.nc.subscribe(`${opts.prefix}.task.${queue}.cancel`, {
-        callback: (err, msg) => (err ? log(`cancel subscription: ${err.message}`) : this.onCancel(queue, msg)),
+        callback: (err, msg) => {
+          if (err) log(`cancel subscription: ${err.message}`);
+          else this.onCancel(queue, msg);
+        },
       });
     }
     await this.nc.flush();
     for (const c of consumers) this.loops.push(this.pullLoop(c));
     process.stdout.write(
-      `ready queues=${opts.queues.join(",")} prefix=${opts.prefix} nats=${this.nc.getServer()} concurrency=${opts.concurrency}\n`,
+      `ready queues=${opts.queues.join(",")} prefix=${opts.prefix} ` +
+        `nats=${this.nc.getServer()} concurrency=${opts.concurrency}\n`,
     );
   }
 
@@ -421,9 +426,8 @@ class Worker {
         return;
       }
       const body = this.resultBody(task, outcome);
-      const what = outcome.failure
-        ? `failed ${outcome.failure.type}${outcome.failure.non_retryable ? " (non-retryable)" : ""}: ${outcome.failure.message}`
-        : "completed";
+      const f = outcome.failure;
+      const what = f ? `failed ${f.type}${f.non_retryable ? " (non-retryable)" : ""}: ${f.message}` : "completed";
       if (await this.publishResult(task, body)) {
         settle(msg, "ack");
         log(`queue ${queue}: ${name} -> ${what} (${ms} ms)`);
@@ -647,7 +651,8 @@ function toFailure(err) {
   if (err instanceof Error) {
     return { message: err.message || String(err), type: err.name || "Error", non_retryable: false };
   }
-  return { message: typeof err === "string" ? err : JSON.stringify(err) ?? String(err), type: "Error", non_retryable: false };
+  const message = typeof err === "string" ? err : (JSON.stringify(err) ?? String(err));
+  return { message, type: "Error", non_retryable: false };
 }
 
 // ---------------------------------------------------------------- main
