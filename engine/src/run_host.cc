@@ -119,6 +119,7 @@ Status RunHost::CatchUp(Run& run) {
   }
   auto events = store.ReadHistory(run.workflow_id, from);
   if (!events.ok()) return events.status();
+  run.machine->Preload(*events);
   // An input is replayed (its code already ran once: no logging) when history
   // holds commands the code issued after it.
   std::uint64_t replay_through = 0;

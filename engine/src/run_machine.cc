@@ -26,6 +26,10 @@ bool SameCommand(const HistoryEvent& a, const HistoryEvent& b) {
     case Case::kActivityCancelRequested:
       return a.activity_cancel_requested().activity_id() ==
              b.activity_cancel_requested().activity_id();
+    case Case::kSideEffectRecorded:
+      return a.side_effect_recorded().side_effect_id() == b.side_effect_recorded().side_effect_id();
+    case Case::kPatchMarker:
+      return a.patch_marker().patch_id() == b.patch_marker().patch_id();
     default:
       return true;
   }
@@ -452,6 +456,47 @@ const detail::ActivityResolution* RunMachine::ActivityResult(const std::string& 
 
 void RunMachine::WaitActivity(const std::string& id, detail::Waiter* w) {
   activity_waiters_.emplace(id, w);
+}
+
+void RunMachine::Preload(const std::vector<HistoryEvent>& events) {
+  for (const HistoryEvent& e : events) {
+    if (e.has_side_effect_recorded()) {
+      recorded_side_effects_[e.side_effect_recorded().side_effect_id()] =
+          e.side_effect_recorded().value();
+    } else if (e.has_patch_marker()) {
+      recorded_patches_.emplace(e.patch_marker().patch_id(), e.caused_by());
+    }
+  }
+}
+
+Payload RunMachine::SideEffect(const std::function<Payload()>& fn) {
+  std::string id = std::to_string(++side_effect_counter_);
+  auto recorded = recorded_side_effects_.find(id);
+  Payload value = recorded != recorded_side_effects_.end() ? recorded->second : fn();
+  HistoryEvent cmd;
+  cmd.mutable_side_effect_recorded()->set_side_effect_id(std::move(id));
+  *cmd.mutable_side_effect_recorded()->mutable_value() = value;
+  Issue(std::move(cmd));
+  return value;
+}
+
+bool RunMachine::Patched(std::string_view patch_id) {
+  if (Status s = ValidateName("patch id", patch_id); !s.ok()) {
+    throw std::invalid_argument(s.message());
+  }
+  if (auto known = patches_.find(patch_id); known != patches_.end()) return known->second;
+  // Replaying an input: take the new path only where the history recorded
+  // taking it; live: take it and record so.
+  auto recorded = recorded_patches_.find(patch_id);
+  const bool take =
+      recorded != recorded_patches_.end() ? recorded->second == current_input_ : !replaying_;
+  patches_.emplace(std::string(patch_id), take);
+  if (take) {
+    HistoryEvent cmd;
+    cmd.mutable_patch_marker()->set_patch_id(std::string(patch_id));
+    Issue(std::move(cmd));
+  }
+  return take;
 }
 
 void RunMachine::Forget(detail::Waiter* w) {

@@ -72,6 +72,12 @@ class RunMachine final : public detail::RunCore {
   const detail::ActivityResolution* ActivityResult(const std::string& id) const override;
   void WaitActivity(const std::string& id, detail::Waiter* w) override;
   bool CancelRequested() const override { return cancel_requested_; }
+  Payload SideEffect(const std::function<Payload()>& fn) override;
+  bool Patched(std::string_view patch_id) override;
+
+  // Tells the machine what `events` (of this run, read ahead of applying
+  // them) recorded for side effects and patches, so replay can answer them.
+  void Preload(const std::vector<HistoryEvent>& events);
 
  private:
   enum class TimerState { kPending, kFired, kCancelled };
@@ -119,6 +125,10 @@ class RunMachine final : public detail::RunCore {
   std::map<std::string, std::optional<detail::ActivityResolution>> activities_;
   std::uint64_t activity_counter_ = 0;
   std::multimap<std::string, detail::Waiter*> activity_waiters_;
+  std::uint64_t side_effect_counter_ = 0;
+  std::map<std::string, Payload> recorded_side_effects_;
+  std::map<std::string, std::uint64_t, std::less<>> recorded_patches_;  // id -> caused_by
+  std::map<std::string, bool, std::less<>> patches_;                    // answers given
 
   std::deque<PendingCommand> unmatched_;  // issued, not yet seen in history
   std::uint64_t next_ordinal_ = 0;

@@ -410,6 +410,10 @@ class Writer::BatchBuilder {
         DropActivity(st, *pa, seq, "cancelled by the workflow");
         return;
       }
+      case HistoryEvent::kSideEffectRecorded:
+      case HistoryEvent::kPatchMarker:
+        Append(st, cmd);
+        return;
       case HistoryEvent::kWorkflowCompleted:
       case HistoryEvent::kWorkflowFailed:
       case HistoryEvent::kWorkflowCancelled:

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -114,6 +115,11 @@ class RunCore {
   virtual void WaitActivity(const std::string& id, Waiter* w) = 0;
   // The workflow has been asked to cancel.
   virtual bool CancelRequested() const = 0;
+
+  // The recorded value of the run's next side effect, or fn() recorded now.
+  virtual Payload SideEffect(const std::function<Payload()>& fn) = 0;
+  // See Context::patched.
+  virtual bool Patched(std::string_view patch_id) = 0;
 };
 
 template <typename T>
@@ -338,6 +344,23 @@ class Context {
   }
   // The workflow has been asked to cancel (see CancelledError).
   bool cancel_requested() const { return core_->CancelRequested(); }
+
+  // Runs `fn` (no arguments; returns something JSON-convertible) once and
+  // records its value; replay returns the recorded value without running it.
+  // For small non-deterministic reads; use an activity for real I/O.
+  template <typename Fn>
+  auto side_effect(Fn fn) -> std::invoke_result_t<Fn> {
+    using T = std::invoke_result_t<Fn>;
+    Payload value = core_->SideEffect([&] { return detail::ToPayload<T>(fn()); });
+    return detail::FromPayload<T>(value);
+  }
+
+  // Safe code changes: true where the run takes the new code path. A run
+  // that reaches this point live takes it (and records a PatchMarker); a run
+  // replaying an input whose commands were recorded before the change keeps
+  // the old path. An input whose code recorded nothing counts as live. The
+  // answer is fixed per run and patch id.
+  bool patched(std::string_view patch_id) { return core_->Patched(patch_id); }
 
  private:
   detail::RunCore* core_;
