@@ -112,13 +112,7 @@ Status RunMachine::ApplyInput(const HistoryEvent& event) {
     case Case::kSignalReceived: {
       const auto& sig = event.signal_received();
       signals_[sig.name()].push_back(sig.input());
-      auto& waiters = signal_waiters_[sig.name()];
-      auto& taken = signals_taken_[sig.name()];
-      if (!waiters.empty() && taken < signals_[sig.name()].size()) {
-        detail::Waiter* w = waiters.front();
-        w->signal = signals_[sig.name()][taken++];
-        Wake(w, detail::Waiter::Woken::kSignal);
-      }
+      WakeSignalWaiters(sig.name());
       break;
     }
     case Case::kTimerFired:
@@ -342,6 +336,8 @@ void RunMachine::FinishIfDone() {
 
 void RunMachine::Wake(detail::Waiter* w, detail::Waiter::Woken how) {
   Forget(w);
+  // A combinator's waiter may be reached twice in one step: resume once.
+  if (std::find(ready_.begin(), ready_.end(), w->handle) != ready_.end()) return;
   w->woken = how;
   ready_.push_back(w->handle);
 }
@@ -396,6 +392,28 @@ bool RunMachine::TimerFired(const std::string& id) const {
 bool RunMachine::TimerPending(const std::string& id) const {
   auto it = timers_.find(id);
   return it != timers_.end() && it->second == TimerState::kPending;
+}
+
+void RunMachine::WakeSignalWaiters(const std::string& name) {
+  // Peeking waiters (combinators) all wake and take nothing; the first
+  // taking waiter takes the signal.
+  auto waiters = signal_waiters_[name];  // Wake edits the original
+  auto& taken = signals_taken_[name];
+  for (detail::Waiter* w : waiters) {
+    if (w->peek) {
+      Wake(w, detail::Waiter::Woken::kSignal);
+    } else if (taken < signals_[name].size()) {
+      w->signal = signals_[name][taken++];
+      Wake(w, detail::Waiter::Woken::kSignal);
+    }
+  }
+}
+
+bool RunMachine::SignalAvailable(const std::string& name) const {
+  auto it = signals_.find(name);
+  if (it == signals_.end()) return false;
+  auto taken = signals_taken_.find(name);
+  return (taken == signals_taken_.end() ? 0 : taken->second) < it->second.size();
 }
 
 std::optional<Payload> RunMachine::TakeSignal(const std::string& name) {

@@ -63,6 +63,7 @@ class RunMachine final : public detail::RunCore {
   bool TimerFired(const std::string& id) const override;
   bool TimerPending(const std::string& id) const override;
   std::optional<Payload> TakeSignal(const std::string& name) override;
+  bool SignalAvailable(const std::string& name) const override;
   void WaitTimer(const std::string& id, detail::Waiter* w) override;
   void WaitSignal(const std::string& name, detail::Waiter* w) override;
   void Forget(detail::Waiter* w) override;
@@ -100,6 +101,7 @@ class RunMachine final : public detail::RunCore {
   void Issue(HistoryEvent command);
   void Wake(detail::Waiter* w, detail::Waiter::Woken how);
   void WakeTimerWaiters(const std::string& id);
+  void WakeSignalWaiters(const std::string& name);
   void RunUntilBlocked();
   void FinishIfDone();
 
