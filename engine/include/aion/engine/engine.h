@@ -27,15 +27,24 @@ namespace aion {
 
 // One decoded, validated ingress message.
 struct IngressMessage {
-  enum class Kind { kStart, kSignal, kActivityResult, kCancel, kTerminate };
+  enum class Kind { kStart, kSignal, kSignalWithStart, kActivityResult, kCancel, kTerminate };
+  // What a start may do with an id whose last run is closed.
+  enum class IdReusePolicy {
+    kAllowDuplicate,            // start a new run (default)
+    kAllowDuplicateFailedOnly,  // only if it did not complete (failed, cancelled, terminated, timed
+                                // out)
+    kRejectDuplicate,           // never: kAlreadyStarted
+  };
   Kind kind = Kind::kStart;
   std::string workflow_id;
   // Identifies the message for deduplication across redeliveries and retries
   // ("" = none). The bus derives it from request_id or the JetStream message.
   std::string dedupe_key;
-  std::string workflow_type;  // kStart
-  std::string signal_name;    // kSignal
-  Payload input;              // kStart, kSignal; kActivityResult: the result
+  std::string workflow_type;  // kStart, kSignalWithStart
+  std::string signal_name;    // kSignal, kSignalWithStart
+  Payload input;  // kStart, kSignal; kActivityResult: the result; kSignalWithStart: the start's
+  Payload signal_input;                                            // kSignalWithStart
+  IdReusePolicy id_reuse_policy = IdReusePolicy::kAllowDuplicate;  // kStart, kSignalWithStart
   std::string request_id;
   std::int64_t run_timeout_us = 0;  // kStart: 0 = none
   std::string reason;               // kCancel, kTerminate
