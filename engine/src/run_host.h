@@ -36,6 +36,10 @@ class RunHost {
 
   // Wakes the run of `workflow_id`, making it resident if it is not.
   void Notify(const std::string& workflow_id);
+  using QueryCallback = std::function<void(Result<Payload>)>;
+  // Queues a query for the run (made resident if it is not); `done` runs on
+  // an executor once the run is caught up, or at once if the run is parked.
+  void Query(const std::string& workflow_id, std::string name, Payload args, QueryCallback done);
   // Drops the resident state so the next Notify rebuilds the run by replay.
   void Rebuild(const std::string& workflow_id);
   // "" if the run is not parked; else why it is.
@@ -54,10 +58,19 @@ class RunHost {
     std::atomic<bool> rebuild{false};
     // Touched only by the executor that holds the run in kRunning*.
     std::unique_ptr<RunMachine> machine;
+    struct PendingQuery {
+      std::string name;
+      Payload args;
+      QueryCallback done;
+    };
+    std::deque<PendingQuery> queries;  // guarded by RunHost::runs_mu_
   };
 
   void ExecutorLoop();
   void Execute(Run& run);
+  // Wakes `workflow_id`, queueing `query` (if any) for it first.
+  void Wake(const std::string& workflow_id, Run::PendingQuery* query);
+  void AnswerQueries(Run& run);
   // Brings the machine up to the durable history and sends its new commands.
   Status CatchUp(Run& run);
   void Park(Run& run, const Status& why);

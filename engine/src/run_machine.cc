@@ -517,6 +517,34 @@ bool RunMachine::Patched(std::string_view patch_id) {
   return take;
 }
 
+void RunMachine::SetQueryHandler(std::string name, std::function<Json(const Json&)> handler) {
+  if (Status s = ValidateName("query name", name); !s.ok())
+    throw std::invalid_argument(s.message());
+  query_handlers_[std::move(name)] = std::move(handler);
+}
+
+Result<Payload> RunMachine::Query(const std::string& name, const Payload& args) const {
+  auto it = query_handlers_.find(name);
+  if (it == query_handlers_.end()) {
+    std::string known;
+    for (const auto& [n, h] : query_handlers_) known += (known.empty() ? "" : ", ") + n;
+    return Status{StatusCode::kUnknownQuery,
+                  "workflow '" + workflow_id_ + "' has no query handler '" + name +
+                      "' (it has: " + (known.empty() ? "none" : known) + ")"};
+  }
+  Json parsed = nullptr;
+  if (!args.data().empty()) {
+    auto json = ParseJsonPayload(args);
+    if (!json.ok()) return json.status();
+    parsed = std::move(*json);
+  }
+  try {
+    return JsonPayload(it->second(parsed));
+  } catch (const std::exception& e) {
+    return InvalidArgument("query '" + name + "' failed: " + e.what());
+  }
+}
+
 void RunMachine::Forget(detail::Waiter* w) {
   for (auto it = timer_waiters_.begin(); it != timer_waiters_.end();) {
     it = it->second == w ? timer_waiters_.erase(it) : std::next(it);

@@ -75,6 +75,9 @@ class RunMachine final : public detail::RunCore {
   bool CancelRequested() const override { return cancel_requested_; }
   Payload SideEffect(const std::function<Payload()>& fn) override;
   bool Patched(std::string_view patch_id) override;
+  void SetQueryHandler(std::string name, std::function<Json(const Json&)> handler) override;
+  // Runs the handler of `name`; never changes the run.
+  Result<Payload> Query(const std::string& name, const Payload& args) const;
 
   // Tells the machine what `events` (of this run, read ahead of applying
   // them) recorded for side effects and patches, so replay can answer them.
@@ -131,6 +134,7 @@ class RunMachine final : public detail::RunCore {
   std::map<std::string, Payload> recorded_side_effects_;
   std::map<std::string, std::uint64_t, std::less<>> recorded_patches_;  // id -> caused_by
   std::map<std::string, bool, std::less<>> patches_;                    // answers given
+  std::map<std::string, std::function<Json(const Json&)>> query_handlers_;
 
   std::deque<PendingCommand> unmatched_;  // issued, not yet seen in history
   std::uint64_t next_ordinal_ = 0;

@@ -137,6 +137,8 @@ class RunCore {
   virtual Payload SideEffect(const std::function<Payload()>& fn) = 0;
   // See Context::patched.
   virtual bool Patched(std::string_view patch_id) = 0;
+  // See Context::on_query.
+  virtual void SetQueryHandler(std::string name, std::function<Json(const Json&)> handler) = 0;
 };
 
 template <typename T>
@@ -469,6 +471,14 @@ class Context {
   // the old path. An input whose code recorded nothing counts as live. The
   // answer is fixed per run and patch id.
   bool patched(std::string_view patch_id) { return core_->Patched(patch_id); }
+
+  // Answers the query `name` (aion.req.<id>.query) from the live run. The
+  // handler runs on the run's executor between steps of the code, must only
+  // read, and is never recorded; it may capture the workflow's locals by
+  // reference. Registering a name again replaces its handler.
+  void on_query(std::string name, std::function<Json(const Json&)> handler) {
+    core_->SetQueryHandler(std::move(name), std::move(handler));
+  }
 
  private:
   detail::RunCore* core_;

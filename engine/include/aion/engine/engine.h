@@ -144,6 +144,14 @@ class Engine {
   // should stop. `done` runs on the writer thread.
   virtual void Heartbeat(ActivityHeartbeat heartbeat, std::function<void(Status)> done) = 0;
 
+  // Asks the current run of `workflow_id` (made resident by replay if it is
+  // not) the query `name`. Errors: kNotFound (no such workflow),
+  // kUnknownQuery, kQueryTimeout (no answer within `timeout`), kUnavailable
+  // (the run is parked; the message says why), kInvalidArgument (the handler
+  // threw).
+  virtual Result<Payload> Query(std::string_view workflow_id, std::string name, Payload args,
+                                std::chrono::milliseconds timeout) = 0;
+
   virtual Result<Description> Describe(std::string_view workflow_id) = 0;
   virtual Result<std::vector<HistoryEvent>> History(std::string_view workflow_id) = 0;
 
