@@ -36,6 +36,10 @@ void RunHost::Wake(const std::string& workflow_id, Run::PendingQuery* query) {
     auto& slot = runs_[workflow_id];
     if (!slot) slot = std::make_unique<Run>(workflow_id);
     run = slot.get();
+    if (run->in_lru) {
+      idle_lru_.erase(run->lru);
+      run->in_lru = false;
+    }
     if (query != nullptr) run->queries.push_back(std::move(*query));
     // The CAS happens under runs_mu_ so Retire cannot free the run meanwhile.
     int s = run->wake.load(std::memory_order_acquire);
@@ -114,11 +118,29 @@ void RunHost::Execute(Run& run) {
       run.machine.reset();  // a marker came in: perhaps a new run of the id
       continue;
     }
-    int expected = kRunning;
-    if (run.wake.compare_exchange_strong(expected, kIdle, std::memory_order_acq_rel)) return;
+    if (TryIdle(run)) return;
     // A marker arrived while we ran: look at the store again.
     run.wake.store(kRunning, std::memory_order_release);
   }
+}
+
+bool RunHost::TryIdle(Run& run) {
+  // Under runs_mu_ (as Notify's CAS), so an idle run can be evicted safely.
+  std::lock_guard<std::mutex> g(runs_mu_);
+  int expected = kRunning;
+  if (!run.wake.compare_exchange_strong(expected, kIdle, std::memory_order_acq_rel)) return false;
+  run.lru = idle_lru_.insert(idle_lru_.end(), &run);
+  run.in_lru = true;
+  // Beyond the cache size, the least recently used idle runs leave memory;
+  // their next marker rebuilds them by replay.
+  while (options_.max_resident_runs > 0 && runs_.size() > options_.max_resident_runs &&
+         !idle_lru_.empty()) {
+    Run* oldest = idle_lru_.front();
+    idle_lru_.pop_front();
+    oldest->in_lru = false;
+    if (oldest->wake.load(std::memory_order_acquire) == kIdle) runs_.erase(oldest->workflow_id);
+  }
+  return true;
 }
 
 Status RunHost::CatchUp(Run& run) {

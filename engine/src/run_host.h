@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -64,6 +65,9 @@ class RunHost {
       QueryCallback done;
     };
     std::deque<PendingQuery> queries;  // guarded by RunHost::runs_mu_
+    // Position among idle resident runs, oldest first; guarded by runs_mu_.
+    std::list<Run*>::iterator lru;
+    bool in_lru = false;
   };
 
   void ExecutorLoop();
@@ -76,6 +80,9 @@ class RunHost {
   void Park(Run& run, const Status& why);
   // Frees a run whose work is done unless a marker arrived meanwhile.
   bool TryRetire(Run& run);
+  // Marks the run idle unless a marker arrived meanwhile; evicts the least
+  // recently used idle runs beyond EngineOptions::max_resident_runs.
+  bool TryIdle(Run& run);
 
   const EngineOptions options_;
   CommandSink commands_;
@@ -83,6 +90,7 @@ class RunHost {
   mutable std::mutex runs_mu_;
   std::unordered_map<std::string, std::unique_ptr<Run>> runs_;  // guarded by runs_mu_
   std::unordered_map<std::string, std::string> parked_;         // guarded by runs_mu_
+  std::list<Run*> idle_lru_;                                    // guarded by runs_mu_
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;

@@ -89,6 +89,9 @@ struct EngineOptions {
   std::size_t max_batch_items = 4096;            // writer work items per group commit
   const ActivityRegistry* activities = nullptr;  // local activities; null = none
   int activity_threads = 4;                      // the bounded local activity pool
+  // Idle runs kept in memory; beyond it the least recently used are evicted
+  // and rebuilt by replay on their next input. 0 = no limit.
+  std::size_t max_resident_runs = 100000;
 };
 
 // A progress report of a running activity attempt (remote or local).
