@@ -78,6 +78,10 @@ class EngineImpl final : public Engine {
         });
     timers_ = std::make_unique<TimerService>(options_, writer_.get());
     relay_ = std::make_unique<OutboxRelay>(options_, writer_.get());
+    // The timer service fires rows that fell due during downtime as soon as
+    // it exists, so the writer may commit (a run timeout, an activity retry)
+    // before relay_ is set: Apply waits for this.
+    constructed_.set_value();
   }
 
   ~EngineImpl() override { Shutdown(); }
@@ -280,6 +284,7 @@ class EngineImpl final : public Engine {
 
   // Runs on the writer thread after each commit.
   void Apply(const CommitEffects& e) {
+    ready_.wait();  // every component exists
     for (const LocalActivity& a : e.local_tasks) activities_->Run(a);
     for (const LocalActivity& a : e.local_cancels) activities_->Cancel(a);
     for (const std::string& id : e.wake) runs_->Notify(id);
@@ -292,6 +297,8 @@ class EngineImpl final : public Engine {
   }
 
   const EngineOptions options_;
+  std::promise<void> constructed_;
+  std::shared_future<void> ready_ = constructed_.get_future().share();
   std::atomic<bool> shut_down_{false};
   CloseWaiters closes_;
   std::unique_ptr<Writer> writer_;

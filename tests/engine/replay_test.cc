@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 
+#include "activity_harness.h"
 #include "aion/engine/registry.h"
 #include "aion/examples/reference_workflows.h"
 #include "run_machine.h"
@@ -62,6 +63,72 @@ HistoryEvent Completed(std::uint64_t seq, std::uint64_t cause, const Json& outpu
   return e;
 }
 
+// Activity events. Commands carry caused_by; inputs are recorded `at`.
+HistoryEvent Scheduled(std::uint64_t seq, std::uint64_t cause, const std::string& id,
+                       const std::string& type) {
+  HistoryEvent e = Ev(seq, kT0, cause);
+  e.mutable_activity_scheduled()->set_activity_id(id);
+  e.mutable_activity_scheduled()->set_activity_type(type);
+  return e;
+}
+HistoryEvent ActStarted(std::uint64_t seq, Timestamp at, const std::string& id,
+                        std::uint32_t attempt) {
+  HistoryEvent e = Ev(seq, at);
+  e.mutable_activity_started()->set_activity_id(id);
+  e.mutable_activity_started()->set_attempt(attempt);
+  return e;
+}
+HistoryEvent ActCompleted(std::uint64_t seq, Timestamp at, const std::string& id,
+                          std::uint32_t attempt, const Json& result) {
+  HistoryEvent e = Ev(seq, at);
+  e.mutable_activity_completed()->set_activity_id(id);
+  e.mutable_activity_completed()->set_attempt(attempt);
+  *e.mutable_activity_completed()->mutable_result() = JsonPayload(result);
+  return e;
+}
+HistoryEvent ActFailed(std::uint64_t seq, Timestamp at, const std::string& id,
+                       std::uint32_t attempt, const std::string& type, Timestamp retry_at) {
+  HistoryEvent e = Ev(seq, at);
+  auto* f = e.mutable_activity_failed();
+  f->set_activity_id(id);
+  f->set_attempt(attempt);
+  f->mutable_failure()->set_message("failed on attempt " + std::to_string(attempt));
+  f->mutable_failure()->set_error_type(type);
+  f->set_retry_at_us(retry_at);
+  return e;
+}
+HistoryEvent ActTimedOut(std::uint64_t seq, Timestamp at, const std::string& id,
+                         std::uint32_t attempt, history::TimeoutKind kind, Timestamp retry_at) {
+  HistoryEvent e = Ev(seq, at);
+  auto* t = e.mutable_activity_timed_out();
+  t->set_activity_id(id);
+  t->set_attempt(attempt);
+  t->set_kind(kind);
+  t->set_retry_at_us(retry_at);
+  return e;
+}
+HistoryEvent ActCancel(std::uint64_t seq, std::uint64_t cause, const std::string& id) {
+  HistoryEvent e = Ev(seq, kT0, cause);
+  e.mutable_activity_cancel_requested()->set_activity_id(id);
+  return e;
+}
+HistoryEvent CancelRequested(std::uint64_t seq, Timestamp at) {
+  HistoryEvent e = Ev(seq, at);
+  e.mutable_workflow_cancel_requested()->set_reason("asked");
+  return e;
+}
+HistoryEvent Terminated(std::uint64_t seq, Timestamp at, bool timed_out) {
+  HistoryEvent e = Ev(seq, at);
+  e.mutable_workflow_terminated()->set_reason(timed_out ? "run timeout passed" : "stop");
+  e.mutable_workflow_terminated()->set_timed_out(timed_out);
+  return e;
+}
+HistoryEvent WorkflowCancelled(std::uint64_t seq, std::uint64_t cause) {
+  HistoryEvent e = Ev(seq, kT0, cause);
+  e.mutable_workflow_cancelled()->set_message("cancelled");
+  return e;
+}
+
 Task<Json> SignalOrTimeout(Context& ctx, Json) {
   auto got = co_await ctx.signal<Json>("go").within(10s);
   co_return got ? *got : Json("timeout");
@@ -79,6 +146,11 @@ struct Fixture {
     BOOST_REQUIRE(examples::RegisterReferenceWorkflows(registry).ok());
     BOOST_REQUIRE(registry.workflow("signal_or_timeout", &SignalOrTimeout).ok());
     BOOST_REQUIRE(registry.workflow("deterministic", &Deterministic).ok());
+    BOOST_REQUIRE(registry.workflow("call", &aion::testing::CallActivity).ok());
+    BOOST_REQUIRE(registry.workflow("cancel_on_signal", &aion::testing::CancelOnSignal).ok());
+    BOOST_REQUIRE(registry.workflow("race_timer", &aion::testing::RaceTimer).ok());
+    BOOST_REQUIRE(registry.workflow("compensating", &aion::testing::Compensating).ok());
+    BOOST_REQUIRE(registry.workflow("pending", &aion::testing::Pending).ok());
   }
   // Applies `history` in order; returns the first error.
   Status Replay(RunMachine& m, const std::vector<HistoryEvent>& history) {
@@ -244,6 +316,210 @@ BOOST_AUTO_TEST_CASE(gap_in_history_is_internal_error) {
   RunMachine m("wf", &registry);
   Status s = Replay(m, {Started(1, "timer_signal", {{"sleep_ms", 1}}), TimerFired(3, kT0, "#1")});
   BOOST_TEST(s.code() == StatusCode::kInternal);
+}
+
+// ---------------------------------------------------------------------------
+// Activities, cancellation and termination.
+
+// The one command a truncated history leaves the code to issue.
+HistoryEvent OnlyCommand(RunMachine& m) {
+  auto cmds = m.TakeNewCommands();
+  BOOST_REQUIRE_EQUAL(cmds.size(), 1u);
+  return cmds[0].event;
+}
+
+// 1 WorkflowStarted(call: echo "x")  2 ActivityScheduled(1, echo, caused_by 1)
+// 3 ActivityStarted(1, attempt 1)      4 ActivityCompleted(1, attempt 1, "x")
+// 5 WorkflowCompleted({"result":"x"}, caused_by 4)
+BOOST_AUTO_TEST_CASE(activity_completed_history_replays) {
+  const std::vector<HistoryEvent> h = {
+      Started(1, "call", {{"type", "echo"}, {"input", "x"}}), Scheduled(2, 1, "1", "echo"),
+      ActStarted(3, kT0, "1", 1), ActCompleted(4, kT0 + 7, "1", 1, "x"),
+      Completed(5, 4, {{"result", "x"}})};
+  RunMachine full("wf", &registry);
+  BOOST_REQUIRE(Replay(full, h).ok());
+  BOOST_TEST(full.terminal_recorded());
+  BOOST_TEST(full.TakeNewCommands().empty());
+  // Cut before the terminal: the result reaches the code, which completes.
+  RunMachine cut("wf", &registry);
+  BOOST_REQUIRE(Replay(cut, {h.begin(), h.end() - 1}).ok());
+  const HistoryEvent done = OnlyCommand(cut);
+  BOOST_TEST(done.caused_by() == 4u);
+  BOOST_TEST(*ParseJsonPayload(done.workflow_completed().output()) == (Json{{"result", "x"}}));
+}
+
+// 1 WorkflowStarted(call: flaky)   2 ActivityScheduled(1, flaky, caused_by 1)
+// 3 ActivityStarted(1, 1)  4 ActivityFailed(1, 1, retry_at t0+1s)
+// 5 ActivityStarted(1, 2)  6 ActivityFailed(1, 2, retry_at t0+3s)
+// 7 ActivityStarted(1, 3)  8 ActivityCompleted(1, 3, 3)
+// 9 WorkflowCompleted({"result":3}, caused_by 8)
+// Non-final failures do not wake the code.
+BOOST_AUTO_TEST_CASE(activity_failed_twice_then_completed_replays) {
+  const std::vector<HistoryEvent> h = {
+      Started(1, "call", {{"type", "flaky"}, {"input", nullptr}}),
+      Scheduled(2, 1, "1", "flaky"),
+      ActStarted(3, kT0, "1", 1),
+      ActFailed(4, kT0, "1", 1, "Flaky", kT0 + 1'000'000),
+      ActStarted(5, kT0 + 1'000'000, "1", 2),
+      ActFailed(6, kT0 + 1'000'000, "1", 2, "Flaky", kT0 + 3'000'000),
+      ActStarted(7, kT0 + 3'000'000, "1", 3),
+      ActCompleted(8, kT0 + 3'000'000, "1", 3, 3),
+      Completed(9, 8, {{"result", 3}})};
+  RunMachine full("wf", &registry);
+  BOOST_REQUIRE(Replay(full, h).ok());
+  BOOST_TEST(full.TakeNewCommands().empty());
+  RunMachine retrying("wf", &registry);
+  BOOST_REQUIRE(Replay(retrying, {h.begin(), h.begin() + 7}).ok());
+  BOOST_TEST(retrying.TakeNewCommands().empty());  // still waiting
+  BOOST_REQUIRE(retrying.Apply(h[7]).ok());
+  const HistoryEvent done = OnlyCommand(retrying);
+  BOOST_TEST(done.caused_by() == 8u);
+  BOOST_TEST(*ParseJsonPayload(done.workflow_completed().output()) == (Json{{"result", 3}}));
+}
+
+// 1 WorkflowStarted(call: work on queue q, start-to-close 5 s, one attempt)
+// 2 ActivityScheduled(1, work, caused_by 1)  3 ActivityStarted(1, 1)
+// 4 ActivityTimedOut(1, 1, start_to_close, final)
+// -> the code sees ActivityFailedError and completes with it (caused_by 4)
+BOOST_AUTO_TEST_CASE(activity_timed_out_for_good_replays) {
+  RunMachine m("wf", &registry);
+  const Json in = {{"type", "work"},
+                   {"input", 1},
+                   {"options", {{"task_queue", "q"}, {"start_to_close_ms", 5000}}}};
+  BOOST_REQUIRE(Replay(m, {Started(1, "call", in), Scheduled(2, 1, "1", "work"),
+                           ActStarted(3, kT0, "1", 1),
+                           ActTimedOut(4, kT0 + 5'000'000, "1", 1,
+                                       history::TIMEOUT_KIND_START_TO_CLOSE, 0)})
+                    .ok());
+  const HistoryEvent done = OnlyCommand(m);
+  BOOST_TEST(done.caused_by() == 4u);
+  BOOST_TEST(*ParseJsonPayload(done.workflow_completed().output()) ==
+             (Json{{"failed", "activity 1 timed out (start_to_close) on attempt 1"},
+                   {"type", "start_to_close"},
+                   {"attempt", 1},
+                   {"timed_out", true}}));
+  BOOST_REQUIRE(m.Apply(Completed(5, 4, nullptr)).ok());
+  BOOST_TEST(m.terminal_recorded());
+}
+
+// 1 WorkflowStarted(compensating: wait on activity)
+// 2 ActivityScheduled(1, work, caused_by 1)  3 ActivityStarted(1, 1)
+// 4 WorkflowCancelRequested
+// 5 ActivityCancelRequested(1, caused_by 4)  6 ActivityScheduled(2, undo, caused_by 4)
+// 7 ActivityStarted(2, 1)  8 ActivityCompleted(2, 1, "u")
+// 9 WorkflowCompleted({"compensated":"u"}, caused_by 8)
+// With rethrow the code ends 9 WorkflowCancelled(caused_by 8) instead.
+BOOST_AUTO_TEST_CASE(cancel_request_while_waiting_on_an_activity_with_compensation) {
+  auto history = [](const Json& input) {
+    return std::vector<HistoryEvent>{Started(1, "compensating", input),
+                                     Scheduled(2, 1, "1", "work"),
+                                     ActStarted(3, kT0, "1", 1),
+                                     CancelRequested(4, kT0 + 10),
+                                     ActCancel(5, 4, "1"),
+                                     Scheduled(6, 4, "2", "undo"),
+                                     ActStarted(7, kT0 + 10, "2", 1),
+                                     ActCompleted(8, kT0 + 20, "2", 1, "u")};
+  };
+  RunMachine full("wf", &registry);
+  auto h = history({{"wait", "activity"}});
+  h.push_back(Completed(9, 8, {{"compensated", "u"}}));
+  BOOST_REQUIRE(Replay(full, h).ok());
+  BOOST_TEST(full.CancelRequested());
+  BOOST_TEST(full.TakeNewCommands().empty());
+
+  RunMachine rethrow("wf", &registry);
+  BOOST_REQUIRE(Replay(rethrow, history({{"wait", "activity"}, {"rethrow", true}})).ok());
+  const HistoryEvent end = OnlyCommand(rethrow);
+  BOOST_TEST(end.has_workflow_cancelled());
+  BOOST_TEST(end.caused_by() == 8u);
+  BOOST_TEST(end.workflow_cancelled().message() == "compensated, then cancelled");
+  BOOST_REQUIRE(rethrow.Apply(WorkflowCancelled(9, 8)).ok());
+  BOOST_TEST(rethrow.terminal_recorded());
+
+  // Without the compensation in history the code issues it again.
+  RunMachine cut("wf", &registry);
+  auto first4 = history({{"wait", "activity"}});
+  first4.resize(4);
+  BOOST_REQUIRE(Replay(cut, first4).ok());
+  auto cmds = cut.TakeNewCommands();
+  BOOST_REQUIRE_EQUAL(cmds.size(), 2u);
+  BOOST_TEST(cmds[0].event.activity_cancel_requested().activity_id() == "1");
+  BOOST_TEST(cmds[1].event.activity_scheduled().activity_type() == "undo");
+  BOOST_TEST(cmds[0].event.caused_by() == 4u);
+  BOOST_TEST(cmds[1].event.caused_by() == 4u);
+}
+
+// 1 WorkflowStarted(pending)  2 TimerStarted(t, t0+1h, caused_by 1)
+// 3 ActivityScheduled(1, work, caused_by 1)  4 ActivityStarted(1, 1)
+// 5 TimerCancelled(t, caused_by 0)  6 ActivityCancelRequested(1, caused_by 0)
+// 7 WorkflowTerminated       (5 and 6 were recorded by the engine, not the code)
+BOOST_AUTO_TEST_CASE(terminated_run_with_engine_recorded_cancels_replays) {
+  for (bool timed_out : {false, true}) {
+    RunMachine m("wf", &registry);
+    BOOST_REQUIRE(Replay(m, {Started(1, "pending", nullptr),
+                             TimerStarted(2, 1, "t", kT0 + 3'600'000'000),
+                             Scheduled(3, 1, "1", "work"), ActStarted(4, kT0, "1", 1),
+                             TimerCancelled(5, 0, "t"), ActCancel(6, 0, "1"),
+                             Terminated(7, kT0 + 50, timed_out)})
+                      .ok());
+    BOOST_TEST(m.terminal_recorded());
+    BOOST_TEST(m.TakeNewCommands().empty());
+  }
+}
+
+// The code cancels after signal "stop", but the result was recorded first;
+// the writer recorded nothing for the cancel:
+// 1 WorkflowStarted(cancel_on_signal: work on q)  2 ActivityScheduled(1, caused_by 1)
+// 3 ActivityStarted(1, 1)  4 SignalReceived(stop)  5 ActivityCompleted(1, 1, "won")
+// 6 WorkflowCompleted("cancelled", caused_by 4)
+// The same with the cancel recorded first: 5 ActivityCancelRequested(1, caused_by 4).
+BOOST_AUTO_TEST_CASE(moot_activity_cancel_replays_cleanly) {
+  const Json in = {{"type", "work"}, {"input", 1}, {"options", {{"task_queue", "q"}}}};
+  for (bool result_first : {true, false}) {
+    RunMachine m("wf", &registry);
+    BOOST_REQUIRE(Replay(m, {Started(1, "cancel_on_signal", in), Scheduled(2, 1, "1", "work"),
+                             ActStarted(3, kT0, "1", 1), Signal(4, kT0 + 5, "stop", nullptr),
+                             result_first ? ActCompleted(5, kT0 + 6, "1", 1, "won")
+                                          : ActCancel(5, 4, "1"),
+                             Completed(6, 4, "cancelled")})
+                      .ok());
+    BOOST_TEST(m.terminal_recorded());
+    BOOST_TEST(m.TakeNewCommands().empty());
+  }
+  // Losing a race with a timer, the result recorded before the cancel:
+  // 1 WorkflowStarted(race_timer 5 s)  2 ActivityScheduled(1, caused_by 1)
+  // 3 ActivityStarted  4 TimerStarted(#1, t0+5s, caused_by 1)  5 TimerFired(#1)
+  // 6 ActivityCompleted(1, 1)  7 WorkflowCompleted("cancelled", caused_by 5)
+  RunMachine race("wf", &registry);
+  const Json race_in = {{"type", "work"}, {"input", 1}, {"sleep_ms", 5000},
+                        {"options", {{"task_queue", "q"}}}};
+  BOOST_REQUIRE(Replay(race, {Started(1, "race_timer", race_in), Scheduled(2, 1, "1", "work"),
+                              ActStarted(3, kT0, "1", 1), TimerStarted(4, 1, "#1", kT0 + 5'000'000),
+                              TimerFired(5, kT0 + 5'000'000, "#1"),
+                              ActCompleted(6, kT0 + 5'000'001, "1", 1, "x"),
+                              Completed(7, 5, "cancelled")})
+                    .ok());
+  BOOST_TEST(race.TakeNewCommands().empty());
+}
+
+// 1 WorkflowStarted(call: type B)  2 ActivityScheduled(1, type A, caused_by 1)
+// -> the code schedules B: nondeterminism at seq 2
+BOOST_AUTO_TEST_CASE(changed_activity_type_is_nondeterminism_naming_the_seq) {
+  RunMachine m("wf", &registry);
+  Status s = Replay(m, {Started(1, "call", {{"type", "B"}, {"input", 1}}),
+                        Scheduled(2, 1, "1", "A")});
+  BOOST_TEST(s.code() == StatusCode::kNondeterminism);
+  BOOST_TEST(s.message().find("seq 2") != std::string::npos, s.message());
+  BOOST_TEST(s.message().find("ActivityScheduled(id=1, type=A)") != std::string::npos,
+             s.message());
+  BOOST_TEST(s.message().find("ActivityScheduled(id=1, type=B)") != std::string::npos,
+             s.message());
+  // An outcome for an activity the code never scheduled is one too.
+  RunMachine n("wf", &registry);
+  s = Replay(n, {Started(1, "signal_or_timeout", nullptr), TimerStarted(2, 1, "#1", kT0 + 10'000'000),
+                 ActCompleted(3, kT0, "7", 1, 1)});
+  BOOST_TEST(s.code() == StatusCode::kNondeterminism);
+  BOOST_TEST(s.message().find("seq 3") != std::string::npos, s.message());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
