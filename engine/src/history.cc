@@ -54,6 +54,8 @@ std::string DescribeEvent(const HistoryEvent& e) {
                                                              : "WorkflowTerminated");
     case Case::kSideEffectRecorded:
       return "SideEffectRecorded(id=" + e.side_effect_recorded().side_effect_id() + ")";
+    case Case::kWorkflowContinuedAsNew:
+      return "WorkflowContinuedAsNew";
     case Case::kPatchMarker:
       return "PatchMarker(id=" + e.patch_marker().patch_id() + ")";
     case Case::ATTRIBUTES_NOT_SET:
@@ -84,7 +86,8 @@ bool IsEngineRecorded(const HistoryEvent& e) { return IsInputEvent(e) || e.cause
 bool IsTerminalEvent(const HistoryEvent& e) {
   const Case c = e.attributes_case();
   return c == Case::kWorkflowCompleted || c == Case::kWorkflowFailed ||
-         c == Case::kWorkflowCancelled || c == Case::kWorkflowTerminated;
+         c == Case::kWorkflowCancelled || c == Case::kWorkflowTerminated ||
+         c == Case::kWorkflowContinuedAsNew;
 }
 
 WorkflowStatus StatusOfTerminal(const HistoryEvent& e) {
@@ -98,6 +101,8 @@ WorkflowStatus StatusOfTerminal(const HistoryEvent& e) {
     case Case::kWorkflowTerminated:
       return e.workflow_terminated().timed_out() ? records::WORKFLOW_STATUS_TIMED_OUT
                                                  : records::WORKFLOW_STATUS_TERMINATED;
+    case Case::kWorkflowContinuedAsNew:
+      return records::WORKFLOW_STATUS_CONTINUED_AS_NEW;
     default:
       return records::WORKFLOW_STATUS_UNSPECIFIED;
   }

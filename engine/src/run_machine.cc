@@ -301,6 +301,8 @@ void RunMachine::FinishIfDone() {
   HistoryEvent terminal;
   try {
     *terminal.mutable_workflow_completed()->mutable_output() = root_.Result();
+  } catch (const ContinueAsNewRequest& next) {
+    *terminal.mutable_workflow_continued_as_new()->mutable_input() = next.input;
   } catch (const CancelledError& e) {
     if (cancel_requested_) {
       terminal.mutable_workflow_cancelled()->set_message(e.what());

@@ -455,6 +455,9 @@ class Writer::BatchBuilder {
       case HistoryEvent::kWorkflowCancelled:
         Close(st, cmd);
         return;
+      case HistoryEvent::kWorkflowContinuedAsNew:
+        ContinueAsNew(st, cmd);
+        return;
       default:
         spdlog::error("writer: '{}' sent a non-command event {}", st.rec.workflow_id(),
                       DescribeEvent(cmd));
@@ -580,16 +583,67 @@ class Writer::BatchBuilder {
     return Close(st, e);
   }
 
+  // Ends the run and starts the next one of the id in the same commit; the
+  // id stays open, so nobody waiting for its result is told anything yet.
+  void ContinueAsNew(Staged& st, HistoryEvent cmd) {
+    const WorkflowDefinition* def = w_.options_.registry->Find(st.rec.workflow_type());
+    if (def == nullptr) {  // cannot happen: this worker ran the run
+      spdlog::error("writer: '{}' continues as new with unknown type", st.rec.workflow_id());
+      return;
+    }
+    const std::string next_run = NewRunId();
+    cmd.mutable_workflow_continued_as_new()->set_new_run_id(next_run);
+    const std::uint64_t run_timeout_us = RunTimeoutOf(st);
+    EndRun(st, cmd);
+    const Payload input = cmd.workflow_continued_as_new().input();
+    st.rec.set_run_id(next_run);
+    st.rec.set_status(records::WORKFLOW_STATUS_RUNNING);
+    st.rec.set_code_version(def->options.version);
+    st.rec.set_start_time_us(now_);
+    st.rec.set_close_time_us(0);
+    st.rec.clear_timers();
+    st.rec.set_commands_handled(0);
+    st.rec.set_cancel_requested(false);
+    st.rec.clear_cancel_reason();
+    HistoryEvent e;
+    auto* started = e.mutable_workflow_started();
+    started->set_workflow_type(st.rec.workflow_type());
+    *started->mutable_input() = input;
+    started->set_code_version(def->options.version);
+    started->set_run_timeout_us(run_timeout_us);
+    const std::uint64_t seq = Append(st, std::move(e));
+    st.rec.set_run_start_seq(seq);
+    if (run_timeout_us > 0) {
+      st.rec.set_run_deadline_us(now_ + run_timeout_us);
+      PutTimerRow(EngineTimerRow(st, std::string(kRunTimeoutTimer), st.rec.run_deadline_us()));
+    }
+    AddLifecycle(st, seq);
+    effects_.wake.push_back(st.rec.workflow_id());
+  }
+
+  // The run timeout the current run was started with.
+  std::uint64_t RunTimeoutOf(const Staged& st) {
+    auto first = w_.options_.store->ReadHistory(st.rec.workflow_id(), st.rec.run_start_seq(), 1);
+    if (!first.ok() || first->empty() || !first->front().has_workflow_started()) return 0;
+    return first->front().workflow_started().run_timeout_us();
+  }
+
   // Records a terminal event and closes the run. Returns its seq.
   std::uint64_t Close(Staged& st, const HistoryEvent& terminal) {
+    const std::uint64_t seq = EndRun(st, terminal);
+    effects_.closed.emplace_back(st.rec.workflow_id(), OutcomeOf(st.rec, terminal));
+    effects_.wake.push_back(st.rec.workflow_id());
+    return seq;
+  }
+
+  // Appends a terminal event and releases what the run held.
+  std::uint64_t EndRun(Staged& st, const HistoryEvent& terminal) {
     st.rec.set_status(StatusOfTerminal(terminal));
     st.rec.set_close_time_us(now_);
     DisarmRunTimeout(st);
     while (st.rec.activities_size() > 0) ForgetActivity(st, *st.rec.mutable_activities(0));
     const std::uint64_t seq = Append(st, terminal);
     AddLifecycle(st, seq);
-    effects_.closed.emplace_back(st.rec.workflow_id(), OutcomeOf(st.rec, terminal));
-    effects_.wake.push_back(st.rec.workflow_id());
     return seq;
   }
 

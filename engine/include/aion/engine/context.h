@@ -62,6 +62,12 @@ class ActivityFailedError : public std::runtime_error {
   bool timed_out_;
 };
 
+// Thrown by Context::continue_as_new. Not a std::exception, so a
+// `catch (const std::exception&)` in workflow code does not swallow it.
+struct ContinueAsNewRequest {
+  Payload input;
+};
+
 namespace detail {
 
 // One suspended wait of workflow code: on a timer, a signal, an activity, or
@@ -471,6 +477,14 @@ class Context {
   // the old path. An input whose code recorded nothing counts as live. The
   // answer is fixed per run and patch id.
   bool patched(std::string_view patch_id) { return core_->Patched(patch_id); }
+
+  // Ends this run and starts a new run of the same id and type (on the
+  // worker's current code version) with `input`: a fresh, short history for
+  // long-lived workflows. Pending timers and activities are cancelled.
+  template <typename In>
+  [[noreturn]] void continue_as_new(const In& input) {
+    throw ContinueAsNewRequest{detail::ToPayload(input)};
+  }
 
   // Answers the query `name` (aion.req.<id>.query) from the live run. The
   // handler runs on the run's executor between steps of the code, must only
