@@ -62,6 +62,12 @@ void ActivityPool::Loop() {
       if (stopping_) return;
       attempt = queue_.front();
       queue_.pop_front();
+      if (attempt->cancelled.load()) {
+        // Cancelled while it waited for a thread (the run ended or stopped
+        // waiting): its side effects must not start at all.
+        attempts_.erase(KeyOf(attempt->activity));
+        continue;
+      }
     }
     Execute(*attempt);
     std::lock_guard<std::mutex> g(mu_);

@@ -305,7 +305,8 @@ struct Harness {
                                 .registry = &registry,
                                 .clock = &clock,
                                 .outbox = &sink,
-                                .activities = &activities});
+                                .activities = &activities,
+                                .activity_threads = pool_threads});
     BOOST_REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
     engine = std::move(*opened);
   }
@@ -469,6 +470,7 @@ struct Harness {
   WorkflowRegistry registry;
   ActivityRegistry activities;
   CollectingSink sink;
+  int pool_threads = 4;  // of the local activity pool, from the next Open()
   Gate gate;
   std::atomic<int> echo_calls{0}, fail_calls{0}, block_calls{0}, block_cancelled{0},
       undo_calls{0};

@@ -112,6 +112,7 @@ BOOST_AUTO_TEST_CASE(retries_back_off_on_durable_timers_until_maximum_attempts) 
     BOOST_TEST(rec.activities(0).state() == records::PendingActivity::STATE_BACKING_OFF);
     BOOST_TEST(rec.activities(0).attempt() == n + 1);
     BOOST_TEST(rec.activities(0).deadline_us() == want_retry);
+    BOOST_TEST(rec.activities(0).last_failure() == "attempt " + std::to_string(n) + ": no luck");
     auto rows = h.TimerRows("r1");
     BOOST_REQUIRE_EQUAL(rows.size(), 1u);
     BOOST_TEST(rows[0].timer_id() == "activity/1");

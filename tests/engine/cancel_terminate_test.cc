@@ -214,6 +214,25 @@ BOOST_AUTO_TEST_CASE(terminate_stops_a_running_local_activity) {
   BOOST_TEST(h.sink.Cancels().empty());
 }
 
+BOOST_AUTO_TEST_CASE(a_queued_local_attempt_that_is_cancelled_never_runs) {
+  Harness h;
+  h.pool_threads = 1;
+  h.Open();
+  // "busy" holds the only pool thread; "queued"'s echo waits behind it.
+  BOOST_REQUIRE(h.Start("busy", "call", {{"type", "block"}, {"input", 1}}).status.ok());
+  BOOST_REQUIRE(WaitFor([&] { return h.block_calls.load() == 1; }));
+  BOOST_REQUIRE(h.Start("queued", "call", {{"type", "echo"}, {"input", 2}}).status.ok());
+  h.WaitCount("queued", K::kActivityStarted, 1);
+  BOOST_REQUIRE(h.Terminate("queued").status.ok());
+  BOOST_TEST(h.Result("queued").status == records::WORKFLOW_STATUS_TERMINATED);
+  h.gate.Open();
+  BOOST_TEST(h.Output("busy") == (Json{{"result", 1}}));
+  // FIFO on one thread: once "after" ran, the cancelled attempt was dequeued.
+  BOOST_REQUIRE(h.Start("after", "call", {{"type", "echo"}, {"input", 3}}).status.ok());
+  BOOST_TEST(h.Output("after") == (Json{{"result", 3}}));
+  BOOST_TEST(h.echo_calls.load() == 1);  // only "after": the terminated run's echo never ran
+}
+
 BOOST_AUTO_TEST_CASE(run_timeout_terminates_the_run_as_timed_out) {
   Harness h;
   h.Open();
