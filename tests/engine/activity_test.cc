@@ -271,6 +271,34 @@ BOOST_AUTO_TEST_CASE(start_to_close_times_out_a_remote_attempt_and_retries) {
   BOOST_TEST(h.TimerRows("stc").empty());
 }
 
+BOOST_AUTO_TEST_CASE(a_local_attempt_that_times_out_is_cancelled_and_retried) {
+  Harness h;
+  h.Open();
+  const Timestamp t0 = h.clock.Now();
+  BOOST_REQUIRE(h.Start("lto", "call",
+                        {{"type", "block"},
+                         {"input", "x"},
+                         {"options", {{"start_to_close_ms", 5000}, {"retry", {{"max_attempts", 2}}}}}})
+                    .status.ok());
+  BOOST_REQUIRE(WaitFor([&] { return h.block_calls.load() == 1; }));
+  h.WaitCount("lto", K::kActivityStarted, 1);
+  h.clock.Set(t0 + 5'000'000);
+  h.WaitCount("lto", K::kActivityTimedOut, 1);
+  // The pool tells the running attempt; it stops and nothing is recorded for it.
+  BOOST_REQUIRE(WaitFor([&] { return h.block_cancelled.load() == 1; }));
+  const auto t = Nth(h.History("lto"), K::kActivityTimedOut, 1).activity_timed_out();
+  BOOST_TEST(t.kind() == history::TIMEOUT_KIND_START_TO_CLOSE);
+  BOOST_TEST(t.retry_at_us() == t0 + 6'000'000);
+  BOOST_TEST(h.sink.Cancels().empty());  // local: no cancel note goes out
+  h.clock.Set(t0 + 6'000'000);
+  BOOST_REQUIRE(WaitFor([&] { return h.block_calls.load() == 2; }));
+  h.gate.Open();
+  BOOST_TEST(h.Output("lto") == (Json{{"result", "x"}}));
+  auto hist = h.History("lto");
+  BOOST_TEST(Nth(hist, K::kActivityCompleted, 1).activity_completed().attempt() == 2u);
+  BOOST_TEST(h.Count(hist, K::kActivityStarted) == 2);
+}
+
 BOOST_AUTO_TEST_CASE(heartbeats_keep_an_attempt_alive_and_their_absence_times_it_out) {
   Harness h;
   h.Open();
@@ -357,7 +385,7 @@ BOOST_AUTO_TEST_CASE(local_activity_heartbeats_reach_describe) {
     auto r = h.Record("lhb");
     return r.activities_size() == 1 && r.activities(0).has_heartbeat_details();
   }));
-  BOOST_TEST(beat_ok.load());
+  BOOST_TEST(WaitFor([&] { return beat_ok.load(); }));  // set once Heartbeat returned
   BOOST_TEST(*ParseJsonPayload(h.Record("lhb").activities(0).heartbeat_details()) ==
              (Json{{"done", 3}}));
   h.gate.Open();
