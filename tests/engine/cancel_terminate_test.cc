@@ -114,6 +114,26 @@ BOOST_AUTO_TEST_CASE(cancel_while_waiting_on_a_signal_and_rethrowing_ends_cancel
              StatusCode::kNotRunning);
 }
 
+BOOST_AUTO_TEST_CASE(a_compensation_cut_off_by_a_restart_is_replayed_and_finished) {
+  Harness h;
+  h.Open();
+  BOOST_REQUIRE(
+      h.Start("c-restart", "compensating", {{"wait", "activity"}, {"undo", "block"}}).status.ok());
+  h.WaitRows("c-restart", records::OutboxRow::KIND_ACTIVITY_TASK, 1);
+  BOOST_REQUIRE(h.Cancel("c-restart").status.ok());
+  BOOST_REQUIRE(WaitFor([&] { return h.block_calls.load() == 1; }));
+  const auto before = h.History("c-restart");
+  h.Restart();  // rebuilt by replay through the cancel; the compensation runs again
+  BOOST_REQUIRE(WaitFor([&] { return h.block_calls.load() == 2; }));
+  h.gate.Open();
+  BOOST_TEST(h.Output("c-restart") == (Json{{"compensated", "u"}}));
+  BOOST_TEST(h.engine->Describe("c-restart")->parked_error.empty());
+  auto hist = h.History("c-restart");
+  BOOST_TEST(h.Count(hist, K::kActivityCancelRequested) == 1);
+  BOOST_TEST(h.Count(hist, K::kActivityScheduled) == 2, Harness::Describe(hist));
+  BOOST_TEST(hist.size() == before.size() + 2);  // + ActivityCompleted, WorkflowCompleted
+}
+
 BOOST_AUTO_TEST_CASE(a_second_cancel_is_dropped_and_closed_or_unknown_runs_refuse_it) {
   Harness h;
   h.Open();
