@@ -8,6 +8,7 @@ RunHost::RunHost(const EngineOptions& options, CommandSink commands)
     : options_(options), commands_(std::move(commands)) {
   const int n = options_.executor_threads > 0 ? options_.executor_threads : 1;
   for (int i = 0; i < n; ++i) executors_.emplace_back([this] { ExecutorLoop(); });
+  restarter_ = std::thread([this] { RestartLoop(); });
 }
 
 RunHost::~RunHost() { Stop(); }
@@ -82,6 +83,12 @@ std::size_t RunHost::ResidentCount() const {
 
 void RunHost::Stop() {
   {
+    std::lock_guard<std::mutex> g(runs_mu_);
+    restart_stopping_ = true;
+    restart_cv_.notify_all();
+  }
+  if (restarter_.joinable()) restarter_.join();
+  {
     std::lock_guard<std::mutex> g(queue_mu_);
     stopping_ = true;
     queue_cv_.notify_all();
@@ -109,7 +116,7 @@ void RunHost::Execute(Run& run) {
   run.wake.store(kRunning, std::memory_order_release);
   while (true) {
     if (Status s = CatchUp(run); !s.ok()) {
-      Park(run, s);
+      Supervise(run, s);
       return;
     }
     AnswerQueries(run);
@@ -197,6 +204,63 @@ void RunHost::AnswerQueries(Run& run) {
   }
 }
 
+void RunHost::Supervise(Run& run, const Status& why) {
+  const StatusCode code = why.code();
+  if (code == StatusCode::kNondeterminism || code == StatusCode::kUnknownWorkflowType) {
+    Park(run, why);  // the code is at fault: wait for fixed code
+    return;
+  }
+  const std::string id = run.workflow_id;  // Park frees `run`
+  const auto& sup = options_.supervision;
+  const Timestamp now = options_.clock->Now();
+  std::size_t restarts = 0;
+  {
+    std::lock_guard<std::mutex> g(runs_mu_);
+    auto& times = faults_[id];
+    while (!times.empty() && times.front() <= now - sup.window.count() * 1000) times.pop_front();
+    times.push_back(now);
+    restarts = times.size();
+  }
+  if (static_cast<int>(restarts) > sup.max_restarts) {
+    Park(run,
+         Status{code, "gave up after " + std::to_string(sup.max_restarts) + " restarts within " +
+                          std::to_string(sup.window.count()) + " ms: " + why.message()});
+    return;
+  }
+  auto backoff = sup.initial_backoff;
+  for (std::size_t i = 1; i < restarts && backoff < sup.max_backoff; ++i) backoff *= 2;
+  backoff = std::min(backoff, sup.max_backoff);
+  // Parked until the backoff passes (markers meanwhile are covered: the
+  // rebuild reads everything durable).
+  Park(run, Status{code, "restarting in " + std::to_string(backoff.count()) + " ms (restart " +
+                             std::to_string(restarts) + " of " + std::to_string(sup.max_restarts) +
+                             "): " + why.message()});
+  std::lock_guard<std::mutex> g(runs_mu_);
+  restarts_.emplace(now + backoff.count() * 1000, id);
+  restart_cv_.notify_all();
+}
+
+void RunHost::RestartLoop() {
+  std::unique_lock<std::mutex> lock(runs_mu_);
+  while (!restart_stopping_) {
+    const Timestamp now = options_.clock->Now();
+    std::vector<std::string> due;
+    while (!restarts_.empty() && restarts_.begin()->first <= now) {
+      due.push_back(restarts_.begin()->second);
+      parked_.erase(restarts_.begin()->second);
+      restarts_.erase(restarts_.begin());
+    }
+    if (!due.empty()) {
+      lock.unlock();
+      for (const auto& id : due) Notify(id);
+      lock.lock();
+      continue;
+    }
+    const Timestamp next = restarts_.empty() ? now + 3'600'000'000LL : restarts_.begin()->first;
+    options_.clock->WaitUntil(lock, restart_cv_, next);
+  }
+}
+
 void RunHost::Park(Run& run, const Status& why) {
   spdlog::error("run of '{}' parked: {}", run.workflow_id, why.ToString());
   const std::string id = run.workflow_id;  // `run` is freed below
@@ -220,6 +284,7 @@ bool RunHost::TryRetire(Run& run) {
     run.wake.store(kRunning, std::memory_order_release);
     return false;
   }
+  faults_.erase(run.workflow_id);
   runs_.erase(run.workflow_id);
   return true;
 }

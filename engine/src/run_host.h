@@ -15,6 +15,7 @@
 #include <deque>
 #include <functional>
 #include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -78,6 +79,10 @@ class RunHost {
   // Brings the machine up to the durable history and sends its new commands.
   Status CatchUp(Run& run);
   void Park(Run& run, const Status& why);
+  // An engine fault while running: park now, rebuild after a backoff, or
+  // give up past the intensity limit (EngineOptions::supervision).
+  void Supervise(Run& run, const Status& why);
+  void RestartLoop();  // wakes runs whose backoff has passed
   // Frees a run whose work is done unless a marker arrived meanwhile.
   bool TryRetire(Run& run);
   // Marks the run idle unless a marker arrived meanwhile; evicts the least
@@ -91,6 +96,12 @@ class RunHost {
   std::unordered_map<std::string, std::unique_ptr<Run>> runs_;  // guarded by runs_mu_
   std::unordered_map<std::string, std::string> parked_;         // guarded by runs_mu_
   std::list<Run*> idle_lru_;                                    // guarded by runs_mu_
+  // Engine faults per workflow: their times within the window.
+  std::unordered_map<std::string, std::deque<Timestamp>> faults_;  // guarded by runs_mu_
+  std::multimap<Timestamp, std::string> restarts_;                 // guarded by runs_mu_
+  std::condition_variable restart_cv_;                             // with runs_mu_
+  bool restart_stopping_ = false;                                  // guarded by runs_mu_
+  std::thread restarter_;
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;

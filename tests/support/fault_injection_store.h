@@ -1,7 +1,7 @@
 // FaultInjectionStore: a Store decorator for tests, in the manner of
 // LevelDB's EnvWrapper. Forwards everything to a wrapped Store it does not
-// own, except that Commit can be made to fail with a chosen status, and it
-// counts commits. Thread-safe.
+// own, except that Commit and ReadHistory can be made to fail with a chosen
+// status, and it counts commits. Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -28,6 +28,12 @@ class FaultInjectionStore final : public Store {
     refuse_ = std::move(refuse);
     refusal_ = std::move(status);
   }
+  // Every ReadHistory fails with `status` until HealReads() (Ok heals).
+  void FailReads(Status status) {
+    std::lock_guard<std::mutex> g(mu_);
+    read_failure_ = std::move(status);
+  }
+  void HealReads() { FailReads(Status::Ok()); }
   int commits() const { return commits_.load(); }
   int failed_commits() const { return failed_commits_.load(); }
 
@@ -52,6 +58,10 @@ class FaultInjectionStore final : public Store {
   }
   Result<std::vector<HistoryEvent>> ReadHistory(std::string_view id, std::uint64_t from,
                                                 std::size_t limit) override {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (!read_failure_.ok()) return read_failure_;
+    }
     return target_->ReadHistory(id, from, limit);
   }
   Result<std::vector<WorkflowRecord>> ListByStatus(WorkflowStatus status,
@@ -71,7 +81,8 @@ class FaultInjectionStore final : public Store {
  private:
   Store* target_;
   std::mutex mu_;
-  Status failure_;  // guarded by mu_
+  Status failure_;                                 // guarded by mu_
+  Status read_failure_;                            // guarded by mu_
   std::function<bool(const WriteBatch&)> refuse_;  // guarded by mu_
   Status refusal_;                                 // guarded by mu_
   std::atomic<int> commits_{0};

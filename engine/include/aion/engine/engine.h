@@ -79,6 +79,18 @@ struct IngressOutcome {
 
 using IngressCallback = std::function<void(std::vector<IngressOutcome>)>;
 
+// How the engine restarts a run after a fault of its own (a store read or
+// decode error while it runs the workflow): rebuild from replay after a
+// backoff that doubles from `initial_backoff` up to `max_backoff`; more than
+// `max_restarts` within `window` parks the run with the error visible until
+// the worker restarts. Nondeterminism and missing code versions park at once.
+struct SupervisionOptions {
+  std::chrono::milliseconds initial_backoff{100};
+  std::chrono::milliseconds max_backoff{10000};
+  int max_restarts = 5;
+  std::chrono::milliseconds window{60000};
+};
+
 struct EngineOptions {
   Store* store = nullptr;                      // required
   const WorkflowRegistry* registry = nullptr;  // required
@@ -92,6 +104,7 @@ struct EngineOptions {
   // Idle runs kept in memory; beyond it the least recently used are evicted
   // and rebuilt by replay on their next input. 0 = no limit.
   std::size_t max_resident_runs = 100000;
+  SupervisionOptions supervision;
 };
 
 // A progress report of a running activity attempt (remote or local).
