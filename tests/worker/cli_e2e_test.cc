@@ -228,6 +228,79 @@ BOOST_AUTO_TEST_CASE(cli_exit_codes_unknown_id_unreachable_usage) {
   BOOST_CHECK_EQUAL(no_worker.exit_code, 3);
 }
 
+// cancel, terminate and the run timeout through the CLI (DESIGN §5): each is
+// answered after the worker recorded it, ends the run with its own status,
+// and a closed run refuses them with not_running.
+BOOST_AUTO_TEST_CASE(cli_cancel_terminate_and_run_timeout) {
+  WorkerHarness h;
+  const std::string waiting = R"({"sleep_ms":0,"signal":"never"})";
+
+  // cancel: timer_signal lets the CancelledError escape, so the run ends cancelled.
+  BOOST_REQUIRE_EQUAL(h.Aion({"start", "timer_signal", "cx-1", "--input", waiting}).exit_code, 0);
+  auto cancel = h.Aion({"cancel", "cx-1", "--reason", "customer asked", "--request-id", "c-1"});
+  BOOST_REQUIRE_MESSAGE(cancel.exit_code == 0, cancel.out << cancel.err);
+  BOOST_CHECK_MESSAGE(Contains(cancel.out, "cancel requested for cx-1 run "), cancel.out);
+  auto cancelled = h.Aion({"--json", "result", "cx-1", "--timeout", "20s"});
+  BOOST_CHECK_EQUAL(cancelled.exit_code, 1);  // the run did not complete
+  json c = ParseJsonOrFail(cancelled.out);
+  BOOST_CHECK_EQUAL(c["status"], "cancelled");
+  auto cancelled_text = h.Aion({"result", "cx-1"});
+  BOOST_CHECK_MESSAGE(Contains(cancelled_text.out, "cancelled cx-1 run "), cancelled_text.out);
+  // The same request again is a duplicate; a new one finds the run closed.
+  auto again = h.Aion({"cancel", "cx-1", "--request-id", "c-1"});
+  BOOST_CHECK_EQUAL(again.exit_code, 0);
+  BOOST_CHECK_MESSAGE(Contains(again.out, "duplicate"), again.out);
+  auto closed = h.Aion({"cancel", "cx-1", "--request-id", "c-2"});
+  BOOST_CHECK_EQUAL(closed.exit_code, 1);
+  BOOST_CHECK_MESSAGE(Contains(closed.err, "not_running"), closed.err);
+  auto described = h.Aion({"--json", "describe", "cx-1"});
+  BOOST_REQUIRE_EQUAL(described.exit_code, 0);
+  BOOST_CHECK_EQUAL(ParseJsonOrFail(described.out)["status"], "cancelled");
+
+  // terminate: the code is not asked; the reason is the failure.
+  BOOST_REQUIRE_EQUAL(h.Aion({"start", "timer_signal", "tx-1", "--input", waiting}).exit_code, 0);
+  auto terminate = h.Aion({"--json", "terminate", "tx-1", "--reason", "stuck"});
+  BOOST_REQUIRE_MESSAGE(terminate.exit_code == 0, terminate.out << terminate.err);
+  json t = ParseJsonOrFail(terminate.out);
+  BOOST_CHECK_EQUAL(t["workflow_id"], "tx-1");
+  BOOST_CHECK(!t.contains("error"));
+  auto terminated = h.Aion({"--json", "result", "tx-1", "--timeout", "20s"});
+  BOOST_CHECK_EQUAL(terminated.exit_code, 1);
+  json tr = ParseJsonOrFail(terminated.out);
+  BOOST_CHECK_EQUAL(tr["status"], "terminated");
+  BOOST_CHECK_MESSAGE(Contains(tr.value("failure", std::string()), "stuck"), tr.dump());
+  auto twice = h.Aion({"terminate", "tx-1"});
+  BOOST_CHECK_EQUAL(twice.exit_code, 1);
+  BOOST_CHECK_MESSAGE(Contains(twice.err, "not_running"), twice.err);
+  auto unknown = h.Aion({"terminate", "tx-unknown"});
+  BOOST_CHECK_EQUAL(unknown.exit_code, 1);
+  BOOST_CHECK_MESSAGE(Contains(unknown.err, "not_found"), unknown.err);
+  BOOST_CHECK_EQUAL(h.Aion({"cancel", "bad id!"}).exit_code, 2);
+
+  // run timeout: shown by describe while running, then timed_out.
+  auto timed =
+      h.Aion({"start", "timer_signal", "rt-1", "--input", waiting, "--run-timeout", "1500ms"});
+  BOOST_REQUIRE_EQUAL(timed.exit_code, 0);
+  auto running = h.Aion({"describe", "rt-1"});
+  BOOST_CHECK_MESSAGE(Contains(running.out, "run_deadline"), running.out);
+  auto timed_out = h.Aion({"--json", "result", "rt-1", "--timeout", "20s"});
+  BOOST_CHECK_EQUAL(timed_out.exit_code, 1);
+  BOOST_CHECK_EQUAL(ParseJsonOrFail(timed_out.out)["status"], "timed_out");
+  BOOST_CHECK_EQUAL(h.Aion({"start", "noop", "rt-2", "--run-timeout", "soon"}).exit_code, 2);
+
+  // One lifecycle event per end, named after it.
+  BOOST_CHECK(WaitFor([&] {
+    std::map<std::string, std::uint64_t> per;
+    StreamCount(h.client(), std::string(bus::kEventsStream), "aion.evt.>", &per);
+    return per["aion.evt.timer_signal.cx-1.cancelled"] == 1 &&
+           per["aion.evt.timer_signal.tx-1.terminated"] == 1 &&
+           per["aion.evt.timer_signal.rt-1.timed_out"] == 1;
+  }));
+  BOOST_CHECK_EQUAL(StreamCount(h.client(), std::string(bus::kDlqStream)), 0u);
+  Status stopped = h.worker().Terminate();
+  BOOST_CHECK_MESSAGE(stopped.ok(), stopped.ToString());
+}
+
 BOOST_AUTO_TEST_CASE(raw_json_start_signal_result) {
   WorkerHarness h;
   const std::string id = "json-1";

@@ -41,8 +41,8 @@ class ApiServer {
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
 
-  // Unsubscribes, answers waiting `result` requests with unavailable and
-  // cancels their engine callbacks. Idempotent.
+  // Unsubscribes, answers waiting `result` and heartbeat requests with
+  // unavailable and cancels their engine callbacks. Idempotent.
   void Stop();
 
  private:
