@@ -6,6 +6,8 @@
 #include <future>
 #include <map>
 
+#include "activity_pool.h"
+#include "aion/engine/history.h"
 #include "outbox_relay.h"
 #include "run_host.h"
 #include "timer_service.h"
@@ -61,6 +63,12 @@ class CloseWaiters {
 class EngineImpl final : public Engine {
  public:
   explicit EngineImpl(EngineOptions options) : options_(std::move(options)) {
+    // First: commit effects (which may start as soon as the writer exists)
+    // hand local attempts to the pool.
+    activities_ = std::make_unique<ActivityPool>(
+        options_.activities, options_.activity_threads,
+        [this](IngressMessage result) { ReportLocalResult(std::move(result)); },
+        [this](ActivityHeartbeat hb) { return HeartbeatAndWait(std::move(hb)); });
     writer_ = std::make_unique<Writer>(options_, [this](const CommitEffects& e) { Apply(e); });
     runs_ =
         std::make_unique<RunHost>(options_, [this](const std::string& id, const std::string& run_id,
@@ -79,7 +87,10 @@ class EngineImpl final : public Engine {
     while (true) {
       auto page = options_.store->ListByStatus(records::WORKFLOW_STATUS_RUNNING, after, 1024);
       if (!page.ok()) return page.status();
-      for (const WorkflowRecord& rec : *page) runs_->Notify(rec.workflow_id());
+      for (const WorkflowRecord& rec : *page) {
+        runs_->Notify(rec.workflow_id());
+        RestartLocalActivities(rec);
+      }
       count += page->size();
       if (page->size() < 1024) break;
       after = page->back().workflow_id();
@@ -93,6 +104,7 @@ class EngineImpl final : public Engine {
     // First: the writer takes no new work and gives up on failing commits, so
     // threads waiting for one of its commits cannot hang the shutdown.
     writer_->BeginStop();
+    activities_->Stop();
     timers_->Stop();
     relay_->Stop();
     runs_->Stop();
@@ -125,6 +137,12 @@ class EngineImpl final : public Engine {
     m.dedupe_key = RequestDedupeKey("signal", m.workflow_id, request_id);
     m.request_id = std::move(request_id);
     return SubmitOne(std::move(m));
+  }
+
+  IngressOutcome Send(IngressMessage message) override { return SubmitOne(std::move(message)); }
+
+  void Heartbeat(ActivityHeartbeat heartbeat, std::function<void(Status)> done) override {
+    writer_->SubmitHeartbeat(std::move(heartbeat), std::move(done));
   }
 
   Result<Description> Describe(std::string_view workflow_id) override {
@@ -199,13 +217,51 @@ class EngineImpl final : public Engine {
     o.run_id = rec->run_id();
     for (const HistoryEvent& e : *last) {
       if (e.has_workflow_completed()) o.output = e.workflow_completed().output();
-      if (e.has_workflow_failed()) o.failure = e.workflow_failed().message();
+      o.failure = TerminalMessage(e);
     }
     return std::optional<Outcome>(std::move(o));
   }
 
+  // A local attempt the store says started but no pool runs (after a restart).
+  void RestartLocalActivities(const WorkflowRecord& rec) {
+    for (const auto& pa : rec.activities()) {
+      if (!pa.options().task_queue().empty() ||
+          pa.state() != records::PendingActivity::STATE_STARTED) {
+        continue;
+      }
+      LocalActivity a;
+      a.workflow_id = rec.workflow_id();
+      a.task.set_run_id(rec.run_id());
+      a.task.set_activity_id(pa.activity_id());
+      a.task.set_attempt(pa.attempt());
+      a.task.set_activity_type(pa.activity_type());
+      *a.task.mutable_input() = pa.input();
+      activities_->Run(std::move(a));
+    }
+  }
+
+  void ReportLocalResult(IngressMessage result) {
+    std::vector<IngressMessage> batch;
+    batch.push_back(std::move(result));
+    Submit(std::move(batch), [](std::vector<IngressOutcome> outcomes) {
+      const Status& s = outcomes[0].status;
+      // Not recorded (shutting down): the attempt is still STARTED in the
+      // store and runs again after the restart.
+      if (!s.ok()) spdlog::warn("local activity result not recorded: {}", s.ToString());
+    });
+  }
+
+  Status HeartbeatAndWait(ActivityHeartbeat hb) {
+    std::promise<Status> done;
+    auto result = done.get_future();
+    Heartbeat(std::move(hb), [&done](Status s) { done.set_value(std::move(s)); });
+    return result.get();
+  }
+
   // Runs on the writer thread after each commit.
   void Apply(const CommitEffects& e) {
+    for (const LocalActivity& a : e.local_tasks) activities_->Run(a);
+    for (const LocalActivity& a : e.local_cancels) activities_->Cancel(a);
     for (const std::string& id : e.wake) runs_->Notify(id);
     for (const std::string& id : e.rebuild) runs_->Rebuild(id);
     for (const auto& [id, outcome] : e.closed) {
@@ -222,6 +278,7 @@ class EngineImpl final : public Engine {
   std::unique_ptr<RunHost> runs_;
   std::unique_ptr<TimerService> timers_;
   std::unique_ptr<OutboxRelay> relay_;
+  std::unique_ptr<ActivityPool> activities_;
 };
 
 }  // namespace

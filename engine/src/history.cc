@@ -25,6 +25,33 @@ std::string DescribeEvent(const HistoryEvent& e) {
       return "TimerCancelled(id=" + e.timer_cancelled().timer_id() + ")";
     case Case::kSignalReceived:
       return "SignalReceived(name=" + e.signal_received().name() + ")";
+    case Case::kActivityScheduled:
+      return "ActivityScheduled(id=" + e.activity_scheduled().activity_id() +
+             ", type=" + e.activity_scheduled().activity_type() + ")";
+    case Case::kActivityStarted:
+      return "ActivityStarted(id=" + e.activity_started().activity_id() +
+             ", attempt=" + std::to_string(e.activity_started().attempt()) + ")";
+    case Case::kActivityCompleted:
+      return "ActivityCompleted(id=" + e.activity_completed().activity_id() +
+             ", attempt=" + std::to_string(e.activity_completed().attempt()) + ")";
+    case Case::kActivityFailed:
+      return "ActivityFailed(id=" + e.activity_failed().activity_id() +
+             ", attempt=" + std::to_string(e.activity_failed().attempt()) +
+             (e.activity_failed().retry_at_us() > 0 ? ", will retry" : ", final") + ")";
+    case Case::kActivityTimedOut:
+      return "ActivityTimedOut(id=" + e.activity_timed_out().activity_id() +
+             ", attempt=" + std::to_string(e.activity_timed_out().attempt()) + ", " +
+             TimeoutKindName(e.activity_timed_out().kind()) +
+             (e.activity_timed_out().retry_at_us() > 0 ? ", will retry" : ", final") + ")";
+    case Case::kActivityCancelRequested:
+      return "ActivityCancelRequested(id=" + e.activity_cancel_requested().activity_id() + ")";
+    case Case::kWorkflowCancelRequested:
+      return "WorkflowCancelRequested";
+    case Case::kWorkflowCancelled:
+      return "WorkflowCancelled";
+    case Case::kWorkflowTerminated:
+      return std::string(e.workflow_terminated().timed_out() ? "WorkflowTerminated(timed out)"
+                                                             : "WorkflowTerminated");
     case Case::ATTRIBUTES_NOT_SET:
       break;
   }
@@ -32,31 +59,77 @@ std::string DescribeEvent(const HistoryEvent& e) {
 }
 
 bool IsInputEvent(const HistoryEvent& e) {
-  const Case c = e.attributes_case();
-  return c == Case::kWorkflowStarted || c == Case::kSignalReceived || c == Case::kTimerFired;
+  switch (e.attributes_case()) {
+    case Case::kWorkflowStarted:
+    case Case::kSignalReceived:
+    case Case::kTimerFired:
+    case Case::kActivityStarted:
+    case Case::kActivityCompleted:
+    case Case::kActivityFailed:
+    case Case::kActivityTimedOut:
+    case Case::kWorkflowCancelRequested:
+    case Case::kWorkflowTerminated:
+      return true;
+    default:
+      return false;
+  }
 }
+
+bool IsEngineRecorded(const HistoryEvent& e) { return IsInputEvent(e) || e.caused_by() == 0; }
 
 bool IsTerminalEvent(const HistoryEvent& e) {
   const Case c = e.attributes_case();
-  return c == Case::kWorkflowCompleted || c == Case::kWorkflowFailed;
+  return c == Case::kWorkflowCompleted || c == Case::kWorkflowFailed ||
+         c == Case::kWorkflowCancelled || c == Case::kWorkflowTerminated;
+}
+
+WorkflowStatus StatusOfTerminal(const HistoryEvent& e) {
+  switch (e.attributes_case()) {
+    case Case::kWorkflowCompleted:
+      return records::WORKFLOW_STATUS_COMPLETED;
+    case Case::kWorkflowFailed:
+      return records::WORKFLOW_STATUS_FAILED;
+    case Case::kWorkflowCancelled:
+      return records::WORKFLOW_STATUS_CANCELLED;
+    case Case::kWorkflowTerminated:
+      return e.workflow_terminated().timed_out() ? records::WORKFLOW_STATUS_TIMED_OUT
+                                                 : records::WORKFLOW_STATUS_TERMINATED;
+    default:
+      return records::WORKFLOW_STATUS_UNSPECIFIED;
+  }
+}
+
+std::string TerminalMessage(const HistoryEvent& e) {
+  switch (e.attributes_case()) {
+    case Case::kWorkflowFailed:
+      return e.workflow_failed().message();
+    case Case::kWorkflowCancelled:
+      return e.workflow_cancelled().message();
+    case Case::kWorkflowTerminated:
+      return e.workflow_terminated().reason();
+    default:
+      return "";
+  }
+}
+
+std::string TimeoutKindName(history::TimeoutKind kind) {
+  switch (kind) {
+    case history::TIMEOUT_KIND_START_TO_CLOSE:
+      return "start_to_close";
+    case history::TIMEOUT_KIND_SCHEDULE_TO_CLOSE:
+      return "schedule_to_close";
+    case history::TIMEOUT_KIND_HEARTBEAT:
+      return "heartbeat";
+    default:
+      return "unknown";
+  }
 }
 
 WorkflowStatus StatusFromHistory(const std::vector<HistoryEvent>& history) {
   WorkflowStatus status = records::WORKFLOW_STATUS_UNSPECIFIED;
   for (const HistoryEvent& e : history) {
-    switch (e.attributes_case()) {
-      case Case::kWorkflowStarted:
-        status = records::WORKFLOW_STATUS_RUNNING;
-        break;
-      case Case::kWorkflowCompleted:
-        status = records::WORKFLOW_STATUS_COMPLETED;
-        break;
-      case Case::kWorkflowFailed:
-        status = records::WORKFLOW_STATUS_FAILED;
-        break;
-      default:
-        break;
-    }
+    if (e.has_workflow_started()) status = records::WORKFLOW_STATUS_RUNNING;
+    if (IsTerminalEvent(e)) status = StatusOfTerminal(e);
   }
   return status;
 }

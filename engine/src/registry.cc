@@ -1,5 +1,6 @@
 #include "aion/engine/registry.h"
 
+#include "aion/engine/activity.h"
 #include "aion/engine/ids.h"
 
 namespace aion {
@@ -23,6 +24,27 @@ const WorkflowDefinition* WorkflowRegistry::Find(std::string_view type) const {
 std::vector<std::string> WorkflowRegistry::Types() const {
   std::vector<std::string> out;
   for (const auto& [type, def] : definitions_) out.push_back(type);
+  return out;
+}
+
+Status ActivityRegistry::Add(std::string type, ActivityFn fn) {
+  AION_RETURN_IF_ERROR(ValidateName("activity type", type));
+  if (!fn) return InvalidArgument("activity '" + type + "' has no body");
+  if (activities_.count(type) != 0) {
+    return InvalidArgument("activity type '" + type + "' is already registered");
+  }
+  activities_.emplace(std::move(type), std::move(fn));
+  return Status::Ok();
+}
+
+const ActivityFn* ActivityRegistry::Find(std::string_view type) const {
+  auto it = activities_.find(type);
+  return it == activities_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> ActivityRegistry::Types() const {
+  std::vector<std::string> out;
+  for (const auto& [type, fn] : activities_) out.push_back(type);
   return out;
 }
 

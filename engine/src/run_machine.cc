@@ -20,9 +20,47 @@ bool SameCommand(const HistoryEvent& a, const HistoryEvent& b) {
              a.timer_started().fire_at_us() == b.timer_started().fire_at_us();
     case Case::kTimerCancelled:
       return a.timer_cancelled().timer_id() == b.timer_cancelled().timer_id();
+    case Case::kActivityScheduled:
+      return a.activity_scheduled().activity_id() == b.activity_scheduled().activity_id() &&
+             a.activity_scheduled().activity_type() == b.activity_scheduled().activity_type();
+    case Case::kActivityCancelRequested:
+      return a.activity_cancel_requested().activity_id() ==
+             b.activity_cancel_requested().activity_id();
     default:
       return true;
   }
+}
+
+history::ActivityOptions ToProto(const ActivityOptions& o) {
+  history::ActivityOptions p;
+  p.set_task_queue(o.task_queue);
+  p.set_start_to_close_us(o.start_to_close.count());
+  p.set_schedule_to_close_us(o.schedule_to_close.count());
+  p.set_heartbeat_timeout_us(o.heartbeat_timeout.count());
+  auto* r = p.mutable_retry();
+  r->set_initial_interval_us(o.retry.initial_interval.count());
+  r->set_backoff_coefficient(o.retry.backoff_coefficient);
+  r->set_maximum_interval_us(o.retry.maximum_interval.count());
+  r->set_maximum_attempts(o.retry.maximum_attempts);
+  for (const auto& t : o.retry.non_retryable_error_types) r->add_non_retryable_error_types(t);
+  return p;
+}
+
+detail::ActivityResolution CancelledResolution() {
+  detail::ActivityResolution r;
+  r.kind = detail::ActivityResolution::Kind::kCancelled;
+  return r;
+}
+
+detail::ActivityResolution Failure(std::string message, std::string type, std::uint32_t attempt,
+                                   bool timed_out) {
+  detail::ActivityResolution r;
+  r.kind = detail::ActivityResolution::Kind::kFailed;
+  r.message = std::move(message);
+  r.error_type = std::move(type);
+  r.attempt = attempt;
+  r.timed_out = timed_out;
+  return r;
 }
 
 Status NondeterminismAt(std::uint64_t seq, const std::string& expected, const std::string& found) {
@@ -39,6 +77,7 @@ RunMachine::~RunMachine() {
   // Waiters live in coroutine frames that root_ is about to destroy.
   timer_waiters_.clear();
   signal_waiters_.clear();
+  activity_waiters_.clear();
   ready_.clear();
 }
 
@@ -51,7 +90,7 @@ Status RunMachine::Apply(const HistoryEvent& event) {
     return Internal("run of '" + workflow_id_ + "' does not begin with WorkflowStarted (seq " +
                     std::to_string(event.seq()) + ")");
   }
-  Status s = IsInputEvent(event) ? ApplyInput(event) : MatchCommand(event);
+  Status s = IsEngineRecorded(event) ? ApplyInput(event) : MatchCommand(event);
   if (!s.ok()) return s;
   applied_seq_ = event.seq();
   if (IsTerminalEvent(event)) terminal_recorded_ = true;
@@ -78,31 +117,125 @@ Status RunMachine::ApplyInput(const HistoryEvent& event) {
       }
       break;
     }
-    case Case::kTimerFired: {
-      const std::string& id = event.timer_fired().timer_id();
-      auto it = timers_.find(id);
-      if (it == timers_.end()) {
-        return NondeterminismAt(event.seq(), DescribeEvent(event), "no timer with that id");
+    case Case::kTimerFired:
+      AION_RETURN_IF_ERROR(ApplyTimerFired(event));
+      break;
+    case Case::kTimerCancelled: {  // recorded by the engine (termination)
+      auto it = timers_.find(event.timer_cancelled().timer_id());
+      if (it != timers_.end() && it->second == TimerState::kPending) {
+        it->second = TimerState::kCancelled;
       }
-      if (it->second == TimerState::kCancelled) {
-        // The fire was recorded before our cancel reached the writer, which
-        // then recorded nothing for the cancel: forget it here too.
-        auto moot = std::find_if(unmatched_.begin(), unmatched_.end(), [&](const auto& p) {
-          return p.command.event.has_timer_cancelled() &&
-                 p.command.event.timer_cancelled().timer_id() == id;
-        });
-        if (moot != unmatched_.end()) unmatched_.erase(moot);
-        break;
-      }
-      it->second = TimerState::kFired;
-      WakeTimerWaiters(id);
       break;
     }
+    case Case::kActivityStarted:
+      break;  // an attempt began; the code waits for the outcome
+    case Case::kActivityCompleted: {
+      const auto& done = event.activity_completed();
+      detail::ActivityResolution r;
+      r.result = done.result();
+      r.attempt = done.attempt();
+      AION_RETURN_IF_ERROR(ResolveActivity(event, done.activity_id(), std::move(r)));
+      break;
+    }
+    case Case::kActivityFailed: {
+      const auto& failed = event.activity_failed();
+      if (failed.retry_at_us() > 0) break;  // another attempt follows
+      AION_RETURN_IF_ERROR(
+          ResolveActivity(event, failed.activity_id(),
+                          Failure(failed.failure().message(), failed.failure().error_type(),
+                                  failed.attempt(), false)));
+      break;
+    }
+    case Case::kActivityTimedOut: {
+      const auto& t = event.activity_timed_out();
+      if (t.retry_at_us() > 0) break;
+      AION_RETURN_IF_ERROR(ResolveActivity(
+          event, t.activity_id(),
+          Failure("activity " + t.activity_id() + " timed out (" + TimeoutKindName(t.kind()) +
+                      ") on attempt " + std::to_string(t.attempt()),
+                  TimeoutKindName(t.kind()), t.attempt(), true)));
+      break;
+    }
+    case Case::kActivityCancelRequested: {  // recorded by the engine (termination)
+      auto it = activities_.find(event.activity_cancel_requested().activity_id());
+      if (it != activities_.end() && !it->second) {
+        it->second = CancelledResolution();
+      }
+      break;
+    }
+    case Case::kWorkflowCancelRequested:
+      DeliverCancel();
+      break;
+    case Case::kWorkflowTerminated:
+      break;  // terminal: Apply marks it
     default:
       return Internal("not an input event: " + DescribeEvent(event));
   }
   RunUntilBlocked();
   return Status::Ok();
+}
+
+Status RunMachine::ApplyTimerFired(const HistoryEvent& event) {
+  const std::string& id = event.timer_fired().timer_id();
+  auto it = timers_.find(id);
+  if (it == timers_.end()) {
+    return NondeterminismAt(event.seq(), DescribeEvent(event), "no timer with that id");
+  }
+  if (it->second == TimerState::kCancelled) {
+    // The fire was recorded before our cancel reached the writer, which
+    // then recorded nothing for the cancel: forget it here too.
+    DropMootCommand([&](const HistoryEvent& c) {
+      return c.has_timer_cancelled() && c.timer_cancelled().timer_id() == id;
+    });
+    return Status::Ok();
+  }
+  it->second = TimerState::kFired;
+  WakeTimerWaiters(id);
+  return Status::Ok();
+}
+
+Status RunMachine::ResolveActivity(const HistoryEvent& event, const std::string& id,
+                                   detail::ActivityResolution resolution) {
+  auto it = activities_.find(id);
+  if (it == activities_.end()) {
+    return NondeterminismAt(event.seq(), DescribeEvent(event), "no activity with that id");
+  }
+  if (it->second) {
+    // Cancelled by the code before this outcome was applied: the writer had
+    // recorded the outcome first and recorded nothing for the cancel.
+    DropMootCommand([&](const HistoryEvent& c) {
+      return c.has_activity_cancel_requested() && c.activity_cancel_requested().activity_id() == id;
+    });
+    return Status::Ok();
+  }
+  it->second = std::move(resolution);
+  for (auto w = activity_waiters_.find(id); w != activity_waiters_.end();
+       w = activity_waiters_.find(id)) {
+    Wake(w->second, detail::Waiter::Woken::kActivity);
+  }
+  return Status::Ok();
+}
+
+template <typename Pred>
+void RunMachine::DropMootCommand(Pred is_it) {
+  auto moot = std::find_if(unmatched_.begin(), unmatched_.end(),
+                           [&](const PendingCommand& p) { return is_it(p.command.event); });
+  if (moot != unmatched_.end()) unmatched_.erase(moot);
+}
+
+void RunMachine::DeliverCancel() {
+  cancel_requested_ = true;
+  // Every wait in progress ends with CancelledError; Wake unregisters each.
+  while (true) {
+    detail::Waiter* w = nullptr;
+    if (!timer_waiters_.empty()) w = timer_waiters_.begin()->second;
+    if (!w && !activity_waiters_.empty()) w = activity_waiters_.begin()->second;
+    for (auto& [name, waiters] : signal_waiters_) {
+      if (!w && !waiters.empty()) w = waiters.front();
+    }
+    if (w == nullptr) return;
+    Wake(w, detail::Waiter::Woken::kCancelled);
+  }
 }
 
 Status RunMachine::StartRun(const HistoryEvent& event) {
@@ -170,6 +303,13 @@ void RunMachine::FinishIfDone() {
   HistoryEvent terminal;
   try {
     *terminal.mutable_workflow_completed()->mutable_output() = root_.Result();
+  } catch (const CancelledError& e) {
+    if (cancel_requested_) {
+      terminal.mutable_workflow_cancelled()->set_message(e.what());
+    } else {
+      terminal.mutable_workflow_failed()->set_message(e.what());
+      terminal.mutable_workflow_failed()->set_error_type("CancelledError");
+    }
   } catch (const std::exception& e) {
     auto* failed = terminal.mutable_workflow_failed();
     failed->set_message(e.what());
@@ -183,6 +323,14 @@ void RunMachine::FinishIfDone() {
     state = TimerState::kCancelled;
     HistoryEvent cancel;
     cancel.mutable_timer_cancelled()->set_timer_id(id);
+    Issue(std::move(cancel));
+  }
+  // Activities nobody awaited are cancelled with the run.
+  for (auto& [id, resolution] : activities_) {
+    if (resolution) continue;
+    resolution = CancelledResolution();
+    HistoryEvent cancel;
+    cancel.mutable_activity_cancel_requested()->set_activity_id(id);
     Issue(std::move(cancel));
   }
   Issue(std::move(terminal));
@@ -204,7 +352,8 @@ std::uint64_t RunMachine::NextRandom() {
 
 std::string RunMachine::StartTimer(std::string_view id, Timestamp fire_at) {
   if (!id.empty()) {
-    if (Status s = ValidateName("timer name", id); !s.ok()) throw std::invalid_argument(s.message());
+    if (Status s = ValidateName("timer name", id); !s.ok())
+      throw std::invalid_argument(s.message());
   }
   std::string timer_id = id.empty() ? "#" + std::to_string(++timer_counter_) : std::string(id);
   auto it = timers_.find(timer_id);
@@ -261,9 +410,56 @@ void RunMachine::WaitSignal(const std::string& name, detail::Waiter* w) {
   signal_waiters_[name].push_back(w);
 }
 
+std::string RunMachine::ScheduleActivity(std::string_view type, Payload input,
+                                         const ActivityOptions& options) {
+  if (Status s = ValidateName("activity type", type); !s.ok()) {
+    throw std::invalid_argument(s.message());
+  }
+  if (!options.task_queue.empty()) {
+    if (Status s = ValidateName("task queue", options.task_queue); !s.ok()) {
+      throw std::invalid_argument(s.message());
+    }
+  }
+  std::string id = std::to_string(++activity_counter_);
+  activities_[id] = std::nullopt;
+  HistoryEvent cmd;
+  auto* scheduled = cmd.mutable_activity_scheduled();
+  scheduled->set_activity_id(id);
+  scheduled->set_activity_type(std::string(type));
+  *scheduled->mutable_input() = std::move(input);
+  *scheduled->mutable_options() = ToProto(options);
+  Issue(std::move(cmd));
+  return id;
+}
+
+void RunMachine::CancelActivity(const std::string& id) {
+  auto it = activities_.find(id);
+  if (it == activities_.end() || it->second) return;
+  it->second = CancelledResolution();
+  HistoryEvent cmd;
+  cmd.mutable_activity_cancel_requested()->set_activity_id(id);
+  Issue(std::move(cmd));
+  for (auto w = activity_waiters_.find(id); w != activity_waiters_.end();
+       w = activity_waiters_.find(id)) {
+    Wake(w->second, detail::Waiter::Woken::kActivity);
+  }
+}
+
+const detail::ActivityResolution* RunMachine::ActivityResult(const std::string& id) const {
+  auto it = activities_.find(id);
+  return it == activities_.end() || !it->second ? nullptr : &*it->second;
+}
+
+void RunMachine::WaitActivity(const std::string& id, detail::Waiter* w) {
+  activity_waiters_.emplace(id, w);
+}
+
 void RunMachine::Forget(detail::Waiter* w) {
   for (auto it = timer_waiters_.begin(); it != timer_waiters_.end();) {
     it = it->second == w ? timer_waiters_.erase(it) : std::next(it);
+  }
+  for (auto it = activity_waiters_.begin(); it != activity_waiters_.end();) {
+    it = it->second == w ? activity_waiters_.erase(it) : std::next(it);
   }
   for (auto& [name, waiters] : signal_waiters_) {
     waiters.erase(std::remove(waiters.begin(), waiters.end(), w), waiters.end());

@@ -66,6 +66,12 @@ class RunMachine final : public detail::RunCore {
   void WaitTimer(const std::string& id, detail::Waiter* w) override;
   void WaitSignal(const std::string& name, detail::Waiter* w) override;
   void Forget(detail::Waiter* w) override;
+  std::string ScheduleActivity(std::string_view type, Payload input,
+                               const ActivityOptions& options) override;
+  void CancelActivity(const std::string& id) override;
+  const detail::ActivityResolution* ActivityResult(const std::string& id) const override;
+  void WaitActivity(const std::string& id, detail::Waiter* w) override;
+  bool CancelRequested() const override { return cancel_requested_; }
 
  private:
   enum class TimerState { kPending, kFired, kCancelled };
@@ -75,6 +81,14 @@ class RunMachine final : public detail::RunCore {
   };
 
   Status ApplyInput(const HistoryEvent& event);
+  Status ApplyTimerFired(const HistoryEvent& event);
+  Status ResolveActivity(const HistoryEvent& event, const std::string& id,
+                         detail::ActivityResolution resolution);
+  void DeliverCancel();
+  // Drops the not-yet-recorded command matching `is_it`: the writer found it
+  // moot (its timer fired / activity ended first) and recorded nothing.
+  template <typename Pred>
+  void DropMootCommand(Pred is_it);
   Status StartRun(const HistoryEvent& event);
   Status MatchCommand(const HistoryEvent& event);
   void Issue(HistoryEvent command);
@@ -93,6 +107,7 @@ class RunMachine final : public detail::RunCore {
   bool replaying_ = false;
   bool finished_ = false;           // terminal command issued
   bool terminal_recorded_ = false;  // terminal event applied
+  bool cancel_requested_ = false;
 
   std::map<std::string, TimerState> timers_;
   std::uint64_t timer_counter_ = 0;
@@ -100,6 +115,10 @@ class RunMachine final : public detail::RunCore {
   std::map<std::string, std::vector<Payload>> signals_;  // received, by name
   std::map<std::string, std::size_t> signals_taken_;
   std::map<std::string, std::deque<detail::Waiter*>> signal_waiters_;
+  // Scheduled activities; a resolution once they ended (or were cancelled).
+  std::map<std::string, std::optional<detail::ActivityResolution>> activities_;
+  std::uint64_t activity_counter_ = 0;
+  std::multimap<std::string, detail::Waiter*> activity_waiters_;
 
   std::deque<PendingCommand> unmatched_;  // issued, not yet seen in history
   std::uint64_t next_ordinal_ = 0;

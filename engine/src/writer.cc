@@ -35,8 +35,79 @@ Outcome OutcomeOf(const WorkflowRecord& rec, const HistoryEvent& terminal) {
   o.status = rec.status();
   o.run_id = rec.run_id();
   if (terminal.has_workflow_completed()) o.output = terminal.workflow_completed().output();
-  if (terminal.has_workflow_failed()) o.failure = terminal.workflow_failed().message();
+  o.failure = TerminalMessage(terminal);
   return o;
+}
+
+// Timer ids of the engine's own rows; '/' is never in a workflow timer name.
+constexpr std::string_view kActivityTimerPrefix = "activity/";
+constexpr std::string_view kRunTimeoutTimer = "run/timeout";
+constexpr Timestamp kDefaultRetryInterval = 1'000'000;
+
+std::string ActivityTimerId(const std::string& activity_id) {
+  return std::string(kActivityTimerPrefix) + activity_id;
+}
+
+bool IsLocal(const records::PendingActivity& pa) { return pa.options().task_queue().empty(); }
+
+// The earliest deadline of a started attempt; 0 if it has none.
+Timestamp AttemptDeadline(const records::PendingActivity& pa) {
+  const auto& o = pa.options();
+  Timestamp d = 0;
+  auto consider = [&](Timestamp t) {
+    if (d == 0 || t < d) d = t;
+  };
+  if (o.start_to_close_us() > 0) consider(pa.attempt_started_at_us() + o.start_to_close_us());
+  if (o.schedule_to_close_us() > 0) consider(pa.scheduled_at_us() + o.schedule_to_close_us());
+  if (o.heartbeat_timeout_us() > 0) {
+    consider(std::max(pa.attempt_started_at_us(), pa.last_heartbeat_us()) +
+             o.heartbeat_timeout_us());
+  }
+  return d;
+}
+
+// Which timeout of a started attempt has passed at `now`, if any.
+history::TimeoutKind ExpiredTimeout(const records::PendingActivity& pa, Timestamp now) {
+  const auto& o = pa.options();
+  if (o.schedule_to_close_us() > 0 && now >= pa.scheduled_at_us() + o.schedule_to_close_us()) {
+    return history::TIMEOUT_KIND_SCHEDULE_TO_CLOSE;
+  }
+  if (o.start_to_close_us() > 0 && now >= pa.attempt_started_at_us() + o.start_to_close_us()) {
+    return history::TIMEOUT_KIND_START_TO_CLOSE;
+  }
+  if (o.heartbeat_timeout_us() > 0 &&
+      now >=
+          std::max(pa.attempt_started_at_us(), pa.last_heartbeat_us()) + o.heartbeat_timeout_us()) {
+    return history::TIMEOUT_KIND_HEARTBEAT;
+  }
+  return history::TIMEOUT_KIND_UNSPECIFIED;
+}
+
+// When the next attempt starts after `pa`'s current one ended, or 0 when it
+// ended for good (non-retryable, out of attempts or of schedule-to-close).
+Timestamp RetryAt(const records::PendingActivity& pa, const ActivityFailure* failure,
+                  history::TimeoutKind timeout, Timestamp now) {
+  const auto& policy = pa.options().retry();
+  if (timeout == history::TIMEOUT_KIND_SCHEDULE_TO_CLOSE) return 0;
+  if (failure != nullptr) {
+    if (failure->non_retryable()) return 0;
+    for (const auto& t : policy.non_retryable_error_types()) {
+      if (t == failure->error_type()) return 0;
+    }
+  }
+  if (policy.maximum_attempts() > 0 && pa.attempt() >= policy.maximum_attempts()) return 0;
+  const double initial = static_cast<double>(
+      policy.initial_interval_us() > 0 ? policy.initial_interval_us() : kDefaultRetryInterval);
+  const double coefficient = policy.backoff_coefficient() >= 1 ? policy.backoff_coefficient() : 2.0;
+  const double maximum = policy.maximum_interval_us() > 0
+                             ? static_cast<double>(policy.maximum_interval_us())
+                             : 100 * initial;
+  double delay = initial;
+  for (std::uint32_t i = 1; i < pa.attempt() && delay < maximum; ++i) delay *= coefficient;
+  const Timestamp retry_at = now + static_cast<Timestamp>(std::min(delay, maximum));
+  const auto s2c = pa.options().schedule_to_close_us();
+  if (s2c > 0 && retry_at >= pa.scheduled_at_us() + s2c) return 0;
+  return retry_at;
 }
 
 }  // namespace
@@ -57,7 +128,7 @@ class Writer::BatchBuilder {
         return {Status::Ok(), /*duplicate=*/true, d.run_id(), d.seq()};
       }
     }
-    IngressOutcome out = msg.kind == IngressMessage::Kind::kStart ? Start(msg) : Signal(msg);
+    IngressOutcome out = Dispatch(msg);
     if (out.status.ok() && !msg.dedupe_key.empty()) {
       DedupeEntry d;
       d.set_key(msg.dedupe_key);
@@ -95,6 +166,19 @@ class Writer::BatchBuilder {
     DeleteTimerRow(row);
     if (*staged == nullptr) return;  // an orphan row
     Staged& st = **staged;
+    if (st.rec.run_id() != row.run_id() || st.rec.status() != records::WORKFLOW_STATUS_RUNNING) {
+      return;  // a row left by an earlier run
+    }
+    if (row.timer_id().rfind(kActivityTimerPrefix, 0) == 0) {
+      FireActivityTimer(st, row.timer_id().substr(kActivityTimerPrefix.size()), row.fire_at_us());
+      return;
+    }
+    if (row.timer_id() == kRunTimeoutTimer) {
+      if (st.rec.run_deadline_us() != row.fire_at_us()) return;
+      st.rec.set_run_deadline_us(0);  // its row is deleted above
+      TerminateRun(st, "run timeout passed", "", /*timed_out=*/true);
+      return;
+    }
     // A row left by a cancelled timer must not fire a same-named successor.
     if (st.rec.run_id() != row.run_id() ||
         !RemovePendingTimer(st.rec, row.timer_id(), row.fire_at_us())) {
@@ -104,6 +188,24 @@ class Writer::BatchBuilder {
     e.mutable_timer_fired()->set_timer_id(row.timer_id());
     Append(st, std::move(e));
     effects_.wake.push_back(row.workflow_id());
+  }
+
+  // Ok, or kNotFound when the attempt no longer runs (its worker should stop).
+  Status Heartbeat(const ActivityHeartbeat& hb) {
+    auto staged = Stage(hb.workflow_id);
+    if (!staged.ok()) return staged.status();
+    if (*staged == nullptr) return NotFound("no workflow '" + hb.workflow_id + "'");
+    Staged& st = **staged;
+    records::PendingActivity* pa = RunningAttempt(st, hb.run_id, hb.activity_id, hb.attempt);
+    if (pa == nullptr) {
+      return NotFound("activity " + hb.activity_id + " attempt " + std::to_string(hb.attempt) +
+                      " of '" + hb.workflow_id + "' is no longer running");
+    }
+    pa->set_last_heartbeat_us(now_);
+    *pa->mutable_heartbeat_details() = hb.details;
+    ArmActivityTimer(st, *pa, AttemptDeadline(*pa));
+    st.touched = true;
+    return Status::Ok();
   }
 
   void OutboxPublished(const std::vector<std::string>& keys) {
@@ -196,6 +298,7 @@ class Writer::BatchBuilder {
   }
 
   IngressOutcome Start(const IngressMessage& msg) {
+    if (msg.run_timeout_us < 0) return {InvalidArgument("run timeout must not be negative")};
     const WorkflowDefinition* def = w_.options_.registry->Find(msg.workflow_type);
     if (def == nullptr) {
       return {{StatusCode::kUnknownWorkflowType,
@@ -229,8 +332,13 @@ class Writer::BatchBuilder {
     *started->mutable_input() = msg.input;
     started->set_code_version(def->options.version);
     started->set_request_id(msg.request_id);
+    started->set_run_timeout_us(msg.run_timeout_us);
     const std::uint64_t seq = Append(st, e);
     st.rec.set_run_start_seq(seq);
+    if (msg.run_timeout_us > 0) {
+      st.rec.set_run_deadline_us(now_ + msg.run_timeout_us);
+      PutTimerRow(EngineTimerRow(st, std::string(kRunTimeoutTimer), st.rec.run_deadline_us()));
+    }
     AddLifecycle(st, seq);
     effects_.wake.push_back(msg.workflow_id);
     return {Status::Ok(), false, st.rec.run_id(), seq};
@@ -270,10 +378,7 @@ class Writer::BatchBuilder {
         row.set_workflow_id(st.rec.workflow_id());
         row.set_timer_id(pending->timer_id());
         row.set_run_id(st.rec.run_id());
-        // Cancelled and restarted with the same key in this batch: the row
-        // must survive (stores apply deletes after puts).
-        std::erase_if(batch_.timer_deletes, [&](const TimerRow& d) { return SameTimerRow(d, row); });
-        batch_.timer_puts.push_back(std::move(row));
+        PutTimerRow(std::move(row));
         Append(st, cmd);
         return;
       }
@@ -293,21 +398,358 @@ class Writer::BatchBuilder {
         Append(st, cmd);
         return;
       }
-      case HistoryEvent::kWorkflowCompleted:
-      case HistoryEvent::kWorkflowFailed: {
-        st.rec.set_status(cmd.has_workflow_completed() ? records::WORKFLOW_STATUS_COMPLETED
-                                                       : records::WORKFLOW_STATUS_FAILED);
-        st.rec.set_close_time_us(now_);
+      case HistoryEvent::kActivityScheduled:
+        ScheduleActivity(st, cmd);
+        return;
+      case HistoryEvent::kActivityCancelRequested: {
+        records::PendingActivity* pa =
+            FindActivity(st.rec, cmd.activity_cancel_requested().activity_id());
+        // Already ended: the outcome stands and the cancel records nothing.
+        if (pa == nullptr) return;
         const std::uint64_t seq = Append(st, cmd);
-        AddLifecycle(st, seq);
-        effects_.closed.emplace_back(st.rec.workflow_id(), OutcomeOf(st.rec, cmd));
-        effects_.wake.push_back(st.rec.workflow_id());
+        DropActivity(st, *pa, seq, "cancelled by the workflow");
         return;
       }
+      case HistoryEvent::kWorkflowCompleted:
+      case HistoryEvent::kWorkflowFailed:
+      case HistoryEvent::kWorkflowCancelled:
+        Close(st, cmd);
+        return;
       default:
         spdlog::error("writer: '{}' sent a non-command event {}", st.rec.workflow_id(),
                       DescribeEvent(cmd));
     }
+  }
+
+  IngressOutcome Dispatch(const IngressMessage& msg) {
+    switch (msg.kind) {
+      case IngressMessage::Kind::kStart:
+        return Start(msg);
+      case IngressMessage::Kind::kSignal:
+        return Signal(msg);
+      case IngressMessage::Kind::kActivityResult:
+        return ActivityResult(msg);
+      case IngressMessage::Kind::kCancel:
+        return CancelRequest(msg);
+      case IngressMessage::Kind::kTerminate:
+        return Terminate(msg);
+    }
+    return {InvalidArgument("unknown ingress kind")};
+  }
+
+  // The staged record of a running workflow, or why there is none.
+  Result<Staged*> StageRunning(const std::string& id, std::string_view what) {
+    auto staged = Stage(id);
+    if (!staged.ok()) return staged.status();
+    if (*staged == nullptr || !(*staged)->exists) return NotFound("no workflow '" + id + "'");
+    Staged& st = **staged;
+    if (st.rec.status() != records::WORKFLOW_STATUS_RUNNING) {
+      return Status{StatusCode::kNotRunning, "workflow '" + id + "' is closed (" +
+                                                 WorkflowStatusName(st.rec.status()) + "); " +
+                                                 std::string(what) + " refused"};
+    }
+    return &st;
+  }
+
+  IngressOutcome ActivityResult(const IngressMessage& msg) {
+    auto staged = Stage(msg.workflow_id);
+    if (!staged.ok()) return {staged.status()};
+    if (*staged == nullptr || !(*staged)->exists) {
+      return {NotFound("no workflow '" + msg.workflow_id + "'")};
+    }
+    Staged& st = **staged;
+    records::PendingActivity* pa = RunningAttempt(st, msg.run_id, msg.activity_id, msg.attempt);
+    if (pa == nullptr) {
+      // Timed out, superseded, cancelled or the run closed: ack and drop.
+      IngressOutcome dropped{Status::Ok(), false, st.rec.run_id()};
+      dropped.dropped = true;
+      return dropped;
+    }
+    if (msg.activity_failed) {
+      const std::uint64_t seq =
+          AttemptEnded(st, *pa, &msg.failure, history::TIMEOUT_KIND_UNSPECIFIED);
+      return {Status::Ok(), false, st.rec.run_id(), seq};
+    }
+    HistoryEvent e;
+    auto* done = e.mutable_activity_completed();
+    done->set_activity_id(pa->activity_id());
+    done->set_attempt(pa->attempt());
+    *done->mutable_result() = msg.input;
+    const std::uint64_t seq = Append(st, std::move(e));
+    ForgetActivity(st, *pa);
+    effects_.wake.push_back(msg.workflow_id);
+    return {Status::Ok(), false, st.rec.run_id(), seq};
+  }
+
+  IngressOutcome CancelRequest(const IngressMessage& msg) {
+    auto staged = StageRunning(msg.workflow_id, "cancel");
+    if (!staged.ok()) return {staged.status()};
+    Staged& st = **staged;
+    if (st.rec.cancel_requested()) {
+      IngressOutcome already{Status::Ok(), false, st.rec.run_id()};
+      already.dropped = true;
+      return already;
+    }
+    st.rec.set_cancel_requested(true);
+    st.rec.set_cancel_reason(msg.reason);
+    HistoryEvent e;
+    e.mutable_workflow_cancel_requested()->set_reason(msg.reason);
+    e.mutable_workflow_cancel_requested()->set_request_id(msg.request_id);
+    const std::uint64_t seq = Append(st, std::move(e));
+    effects_.wake.push_back(msg.workflow_id);
+    return {Status::Ok(), false, st.rec.run_id(), seq};
+  }
+
+  IngressOutcome Terminate(const IngressMessage& msg) {
+    auto staged = StageRunning(msg.workflow_id, "terminate");
+    if (!staged.ok()) return {staged.status()};
+    Staged& st = **staged;
+    const std::uint64_t seq = TerminateRun(st, msg.reason, msg.request_id, false);
+    return {Status::Ok(), false, st.rec.run_id(), seq};
+  }
+
+  // Ends a running run at once: what it waits for is cancelled by the
+  // engine (caused_by 0), then WorkflowTerminated. Returns its seq.
+  std::uint64_t TerminateRun(Staged& st, const std::string& reason, const std::string& request_id,
+                             bool timed_out) {
+    for (const auto& t : st.rec.timers()) {
+      TimerRow row;
+      row.set_fire_at_us(t.fire_at_us());
+      row.set_workflow_id(st.rec.workflow_id());
+      row.set_timer_id(t.timer_id());
+      DeleteTimerRow(row);
+      HistoryEvent cancel;
+      cancel.mutable_timer_cancelled()->set_timer_id(t.timer_id());
+      Append(st, std::move(cancel));
+    }
+    st.rec.clear_timers();
+    while (st.rec.activities_size() > 0) {
+      records::PendingActivity& pa = *st.rec.mutable_activities(0);
+      HistoryEvent cancel;
+      cancel.mutable_activity_cancel_requested()->set_activity_id(pa.activity_id());
+      const std::uint64_t seq = Append(st, std::move(cancel));
+      DropActivity(st, pa, seq, timed_out ? "workflow timed out" : "workflow terminated");
+    }
+    HistoryEvent e;
+    auto* term = e.mutable_workflow_terminated();
+    term->set_reason(reason);
+    term->set_request_id(request_id);
+    term->set_timed_out(timed_out);
+    return Close(st, e);
+  }
+
+  // Records a terminal event and closes the run. Returns its seq.
+  std::uint64_t Close(Staged& st, const HistoryEvent& terminal) {
+    st.rec.set_status(StatusOfTerminal(terminal));
+    st.rec.set_close_time_us(now_);
+    DisarmRunTimeout(st);
+    while (st.rec.activities_size() > 0) ForgetActivity(st, *st.rec.mutable_activities(0));
+    const std::uint64_t seq = Append(st, terminal);
+    AddLifecycle(st, seq);
+    effects_.closed.emplace_back(st.rec.workflow_id(), OutcomeOf(st.rec, terminal));
+    effects_.wake.push_back(st.rec.workflow_id());
+    return seq;
+  }
+
+  void ScheduleActivity(Staged& st, const HistoryEvent& cmd) {
+    const auto& sched = cmd.activity_scheduled();
+    if (FindActivity(st.rec, sched.activity_id()) != nullptr) {
+      spdlog::error("writer: '{}' scheduled activity {} twice", st.rec.workflow_id(),
+                    sched.activity_id());
+      return;
+    }
+    Append(st, cmd);
+    records::PendingActivity* pa = st.rec.add_activities();
+    pa->set_activity_id(sched.activity_id());
+    pa->set_activity_type(sched.activity_type());
+    *pa->mutable_options() = sched.options();
+    *pa->mutable_input() = sched.input();
+    pa->set_attempt(1);
+    pa->set_scheduled_at_us(now_);
+    StartAttempt(st, *pa);
+  }
+
+  void StartAttempt(Staged& st, records::PendingActivity& pa) {
+    pa.set_state(records::PendingActivity::STATE_STARTED);
+    pa.set_attempt_started_at_us(now_);
+    pa.set_last_heartbeat_us(0);
+    pa.clear_heartbeat_details();
+    HistoryEvent e;
+    e.mutable_activity_started()->set_activity_id(pa.activity_id());
+    e.mutable_activity_started()->set_attempt(pa.attempt());
+    const std::uint64_t seq = Append(st, std::move(e));
+    records::ActivityTaskRow task = TaskOf(st, pa);
+    if (IsLocal(pa)) {
+      effects_.local_tasks.push_back({st.rec.workflow_id(), std::move(task)});
+    } else {
+      AddTaskRow(st, seq, records::OutboxRow::KIND_ACTIVITY_TASK, std::move(task));
+    }
+    ArmActivityTimer(st, pa, AttemptDeadline(pa));
+  }
+
+  void FireActivityTimer(Staged& st, const std::string& activity_id, Timestamp fire_at) {
+    records::PendingActivity* pa = FindActivity(st.rec, activity_id);
+    if (pa == nullptr || pa->deadline_us() != fire_at) return;  // a stale row
+    pa->set_deadline_us(0);                                     // its row is deleted by the caller
+    if (pa->state() == records::PendingActivity::STATE_BACKING_OFF) {
+      StartAttempt(st, *pa);
+      return;
+    }
+    const history::TimeoutKind kind = ExpiredTimeout(*pa, now_);
+    if (kind == history::TIMEOUT_KIND_UNSPECIFIED) {
+      ArmActivityTimer(st, *pa, AttemptDeadline(*pa));  // fired early: wait again
+      return;
+    }
+    AttemptEnded(st, *pa, nullptr, kind);
+  }
+
+  // Records the failed or timed-out attempt and either backs off for the
+  // next one or ends the activity. Returns the seq of the event.
+  std::uint64_t AttemptEnded(Staged& st, records::PendingActivity& pa,
+                             const ActivityFailure* failure, history::TimeoutKind timeout) {
+    const Timestamp retry_at = RetryAt(pa, failure, timeout, now_);
+    HistoryEvent e;
+    if (failure != nullptr) {
+      auto* f = e.mutable_activity_failed();
+      f->set_activity_id(pa.activity_id());
+      f->set_attempt(pa.attempt());
+      *f->mutable_failure() = *failure;
+      f->set_retry_at_us(retry_at);
+      pa.set_last_failure("attempt " + std::to_string(pa.attempt()) + ": " + failure->message());
+    } else {
+      auto* t = e.mutable_activity_timed_out();
+      t->set_activity_id(pa.activity_id());
+      t->set_attempt(pa.attempt());
+      t->set_kind(timeout);
+      t->set_retry_at_us(retry_at);
+      pa.set_last_failure("attempt " + std::to_string(pa.attempt()) + ": timed out (" +
+                          TimeoutKindName(timeout) + ")");
+    }
+    const std::uint64_t seq = Append(st, std::move(e));
+    // A timed-out attempt may still be running somewhere: tell it to stop.
+    if (failure == nullptr) NoteCancel(st, pa, seq, "attempt timed out");
+    if (retry_at == 0) {
+      ForgetActivity(st, pa);
+      effects_.wake.push_back(st.rec.workflow_id());
+      return seq;
+    }
+    pa.set_attempt(pa.attempt() + 1);
+    pa.set_state(records::PendingActivity::STATE_BACKING_OFF);
+    ArmActivityTimer(st, pa, retry_at);
+    return seq;
+  }
+
+  // Stops an activity the run no longer waits for: tells its worker and
+  // forgets it. `seq` is the event that cancelled it.
+  void DropActivity(Staged& st, records::PendingActivity& pa, std::uint64_t seq,
+                    const std::string& reason) {
+    if (pa.state() == records::PendingActivity::STATE_STARTED) NoteCancel(st, pa, seq, reason);
+    ForgetActivity(st, pa);
+  }
+
+  void NoteCancel(Staged& st, const records::PendingActivity& pa, std::uint64_t seq,
+                  const std::string& reason) {
+    records::ActivityTaskRow task = TaskOf(st, pa);
+    task.clear_input();
+    task.set_reason(reason);
+    if (IsLocal(pa)) {
+      effects_.local_cancels.push_back({st.rec.workflow_id(), std::move(task)});
+    } else {
+      AddTaskRow(st, seq, records::OutboxRow::KIND_ACTIVITY_CANCEL, std::move(task));
+    }
+  }
+
+  // Deletes the activity's timer row and its pending entry.
+  void ForgetActivity(Staged& st, records::PendingActivity& pa) {
+    ArmActivityTimer(st, pa, 0);
+    const std::string id = pa.activity_id();
+    auto* list = st.rec.mutable_activities();
+    for (int i = 0; i < list->size(); ++i) {
+      if (list->Get(i).activity_id() == id) {
+        list->DeleteSubrange(i, 1);
+        return;
+      }
+    }
+  }
+
+  // Moves the activity's single timer row to `fire_at` (0 = none).
+  void ArmActivityTimer(Staged& st, records::PendingActivity& pa, Timestamp fire_at) {
+    if (pa.deadline_us() == fire_at) return;
+    if (pa.deadline_us() != 0) {
+      DeleteTimerRow(EngineTimerRow(st, ActivityTimerId(pa.activity_id()), pa.deadline_us()));
+    }
+    pa.set_deadline_us(fire_at);
+    if (fire_at != 0) PutTimerRow(EngineTimerRow(st, ActivityTimerId(pa.activity_id()), fire_at));
+  }
+
+  void DisarmRunTimeout(Staged& st) {
+    if (st.rec.run_deadline_us() == 0) return;
+    DeleteTimerRow(EngineTimerRow(st, std::string(kRunTimeoutTimer), st.rec.run_deadline_us()));
+    st.rec.set_run_deadline_us(0);
+  }
+
+  static TimerRow EngineTimerRow(const Staged& st, std::string timer_id, Timestamp fire_at) {
+    TimerRow row;
+    row.set_fire_at_us(fire_at);
+    row.set_workflow_id(st.rec.workflow_id());
+    row.set_timer_id(std::move(timer_id));
+    row.set_run_id(st.rec.run_id());
+    return row;
+  }
+
+  void PutTimerRow(TimerRow row) {
+    // Deleted and put again in this batch: the row must survive (stores
+    // apply deletes after puts).
+    std::erase_if(batch_.timer_deletes, [&](const TimerRow& d) { return SameTimerRow(d, row); });
+    batch_.timer_puts.push_back(std::move(row));
+  }
+
+  static records::PendingActivity* FindActivity(WorkflowRecord& rec, const std::string& id) {
+    for (auto& pa : *rec.mutable_activities()) {
+      if (pa.activity_id() == id) return &pa;
+    }
+    return nullptr;
+  }
+
+  // The pending activity whose attempt `attempt` of run `run_id` is running.
+  static records::PendingActivity* RunningAttempt(Staged& st, const std::string& run_id,
+                                                  const std::string& activity_id,
+                                                  std::uint32_t attempt) {
+    if (st.rec.status() != records::WORKFLOW_STATUS_RUNNING || st.rec.run_id() != run_id) {
+      return nullptr;
+    }
+    records::PendingActivity* pa = FindActivity(st.rec, activity_id);
+    if (pa == nullptr || pa->attempt() != attempt ||
+        pa->state() != records::PendingActivity::STATE_STARTED) {
+      return nullptr;
+    }
+    return pa;
+  }
+
+  records::ActivityTaskRow TaskOf(const Staged& st, const records::PendingActivity& pa) const {
+    records::ActivityTaskRow task;
+    task.set_run_id(st.rec.run_id());
+    task.set_activity_id(pa.activity_id());
+    task.set_attempt(pa.attempt());
+    task.set_activity_type(pa.activity_type());
+    task.set_task_queue(pa.options().task_queue());
+    *task.mutable_input() = pa.input();
+    task.set_start_to_close_us(pa.options().start_to_close_us());
+    task.set_heartbeat_timeout_us(pa.options().heartbeat_timeout_us());
+    task.set_scheduled_at_us(pa.scheduled_at_us());
+    task.set_started_at_us(pa.attempt_started_at_us());
+    return task;
+  }
+
+  void AddTaskRow(const Staged& st, std::uint64_t seq, records::OutboxRow::Kind kind,
+                  records::ActivityTaskRow task) {
+    OutboxRow row;
+    row.set_key(OutboxKey(st.rec.workflow_id(), seq));
+    row.set_kind(kind);
+    row.set_workflow_id(st.rec.workflow_id());
+    row.set_workflow_type(st.rec.workflow_type());
+    *row.mutable_task() = std::move(task);
+    batch_.outbox_puts.push_back(std::move(row));
   }
 
   // Removes the pending timer `timer_id` (only if it fires at `fire_at`, when
@@ -385,6 +827,10 @@ void Writer::SubmitOutboxPublished(std::vector<std::string> keys,
   Enqueue(OutboxWork{std::move(keys), std::move(done)});
 }
 
+void Writer::SubmitHeartbeat(ActivityHeartbeat heartbeat, std::function<void(Status)> done) {
+  Enqueue(HeartbeatWork{std::move(heartbeat), std::move(done)});
+}
+
 void Writer::Enqueue(Work work) {
   {
     std::lock_guard<std::mutex> g(mu_);
@@ -402,6 +848,8 @@ void Writer::Enqueue(Work work) {
     t->done(stopped);
   } else if (auto* o = std::get_if<OutboxWork>(&work)) {
     o->done(stopped);
+  } else if (auto* h = std::get_if<HeartbeatWork>(&work)) {
+    h->done(stopped);
   }
 }
 
@@ -436,8 +884,11 @@ void Writer::Loop() {
 void Writer::HandleBatch(std::deque<Work> items) {
   BatchBuilder builder(*this, options_.clock->Now());
   std::vector<std::vector<IngressOutcome>> outcomes(items.size());
+  std::vector<Status> heartbeats(items.size());
   for (std::size_t i = 0; i < items.size(); ++i) {
-    if (auto* in = std::get_if<IngressWork>(&items[i])) {
+    if (auto* h = std::get_if<HeartbeatWork>(&items[i])) {
+      heartbeats[i] = builder.Heartbeat(h->heartbeat);
+    } else if (auto* in = std::get_if<IngressWork>(&items[i])) {
       for (const IngressMessage& msg : in->batch) outcomes[i].push_back(builder.Ingress(msg));
     } else if (auto* c = std::get_if<CommandWork>(&items[i])) {
       builder.Commands(*c);
@@ -471,6 +922,8 @@ void Writer::HandleBatch(std::deque<Work> items) {
       t->done(committed);
     } else if (auto* o = std::get_if<OutboxWork>(&items[i])) {
       o->done(committed);
+    } else if (auto* h = std::get_if<HeartbeatWork>(&items[i])) {
+      h->done(committed.ok() ? heartbeats[i] : committed);
     }
   }
   effects_(effects);
@@ -488,10 +941,9 @@ void Writer::HandleAlone(Work item) {
   std::vector<IngressOutcome> outcomes(in->batch.size());
   for (std::size_t i = 0; i < in->batch.size(); ++i) {
     std::deque<Work> one;
-    one.push_back(IngressWork{{std::move(in->batch[i])},
-                              [&outcomes, i](std::vector<IngressOutcome> o) {
-                                outcomes[i] = std::move(o[0]);
-                              }});
+    one.push_back(IngressWork{
+        {std::move(in->batch[i])},
+        [&outcomes, i](std::vector<IngressOutcome> o) { outcomes[i] = std::move(o[0]); }});
     HandleBatch(std::move(one));
   }
   in->done(std::move(outcomes));

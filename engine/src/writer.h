@@ -24,8 +24,16 @@
 
 namespace aion {
 
+// A local activity attempt to run, or to stop, after the commit.
+struct LocalActivity {
+  std::string workflow_id;
+  records::ActivityTaskRow task;
+};
+
 // What a successful commit asks the rest of the engine to do.
 struct CommitEffects {
+  std::vector<LocalActivity> local_tasks;
+  std::vector<LocalActivity> local_cancels;
   std::vector<std::string> wake;  // runs with new inputs or a recorded terminal event
   std::vector<std::pair<std::string, Outcome>> closed;
   bool timers_added = false;
@@ -45,6 +53,7 @@ class Writer {
   // `done` runs after the commit (or with an error if it failed for good).
   void SubmitDueTimers(std::vector<TimerRow> due, std::function<void(Status)> done);
   void SubmitOutboxPublished(std::vector<std::string> keys, std::function<void(Status)> done);
+  void SubmitHeartbeat(ActivityHeartbeat heartbeat, std::function<void(Status)> done);
 
   // From now on refuses new work (its callbacks get kUnavailable) and stops
   // retrying failed commits; the thread still handles what is queued.
@@ -70,7 +79,11 @@ class Writer {
     std::vector<std::string> keys;
     std::function<void(Status)> done;
   };
-  using Work = std::variant<IngressWork, CommandWork, TimerWork, OutboxWork>;
+  struct HeartbeatWork {
+    ActivityHeartbeat heartbeat;
+    std::function<void(Status)> done;
+  };
+  using Work = std::variant<IngressWork, CommandWork, TimerWork, OutboxWork, HeartbeatWork>;
   class BatchBuilder;
 
   void Enqueue(Work work);

@@ -36,7 +36,7 @@ struct RetryPolicy {
 };
 
 struct ActivityOptions {
-  std::string task_queue;  // "" = a local activity registered on the worker
+  std::string task_queue;       // "" = a local activity registered on the worker
   Micros start_to_close{0};     // per attempt; 0 = none
   Micros schedule_to_close{0};  // all attempts together; 0 = none
   Micros heartbeat_timeout{0};  // 0 = none

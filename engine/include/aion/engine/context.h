@@ -44,7 +44,9 @@ class ActivityFailedError : public std::runtime_error {
  public:
   ActivityFailedError(const std::string& message, std::string type, std::uint32_t attempt,
                       bool timed_out)
-      : std::runtime_error(message), type_(std::move(type)), attempt_(attempt),
+      : std::runtime_error(message),
+        type_(std::move(type)),
+        attempt_(attempt),
         timed_out_(timed_out) {}
   // The activity's error type, or the timeout kind ("start_to_close", ...).
   const std::string& type() const { return type_; }
@@ -72,9 +74,9 @@ struct Waiter {
 struct ActivityResolution {
   enum class Kind { kCompleted, kFailed, kCancelled };
   Kind kind = Kind::kCompleted;
-  Payload result;            // kCompleted
-  std::string message;       // kFailed
-  std::string error_type;    // kFailed: the error type or the timeout kind
+  Payload result;          // kCompleted
+  std::string message;     // kFailed
+  std::string error_type;  // kFailed: the error type or the timeout kind
   std::uint32_t attempt = 0;
   bool timed_out = false;
 };
@@ -330,7 +332,8 @@ class Context {
   // Schedules an activity now (it runs even if never awaited, until the run
   // ends or it is cancelled). Local when options.task_queue is empty.
   template <typename T = Json, typename In = Json>
-  Activity<T> activity(std::string_view type, const In& input, const ActivityOptions& options = {}) {
+  Activity<T> activity(std::string_view type, const In& input,
+                       const ActivityOptions& options = {}) {
     return Activity<T>(core_, core_->ScheduleActivity(type, detail::ToPayload(input), options));
   }
   // The workflow has been asked to cancel (see CancelledError).

@@ -60,12 +60,12 @@ std::string RequestDedupeKey(std::string_view kind, std::string_view workflow_id
 struct IngressOutcome {
   Status status;
   bool duplicate = false;  // its dedupe key was already recorded; nothing new written
+  std::string run_id;
+  std::uint64_t seq = 0;  // the event it produced (0 if none)
   // Ok but nothing recorded: an activity result for an attempt that is no
   // longer running (timed out, superseded, cancelled, run closed), or a
   // cancel request for a run already asked to cancel.
   bool dropped = false;
-  std::string run_id;
-  std::uint64_t seq = 0;  // the event it produced (0 if none)
 };
 
 using IngressCallback = std::function<void(std::vector<IngressOutcome>)>;
@@ -74,10 +74,10 @@ struct EngineOptions {
   Store* store = nullptr;                      // required
   const WorkflowRegistry* registry = nullptr;  // required
   Clock* clock = &SystemClock::Get();
-  OutboxSink* outbox = nullptr;        // null: committed rows are deleted unpublished
-  std::uint32_t partition_count = 16;  // P of DESIGN §1, recorded per workflow
-  int executor_threads = 2;            // threads that run workflow code
-  std::size_t max_batch_items = 4096;  // writer work items per group commit
+  OutboxSink* outbox = nullptr;                  // null: committed rows are deleted unpublished
+  std::uint32_t partition_count = 16;            // P of DESIGN §1, recorded per workflow
+  int executor_threads = 2;                      // threads that run workflow code
+  std::size_t max_batch_items = 4096;            // writer work items per group commit
   const ActivityRegistry* activities = nullptr;  // local activities; null = none
   int activity_threads = 4;                      // the bounded local activity pool
 };

@@ -10,9 +10,21 @@
 namespace aion {
 
 // Inputs come from outside workflow code (WorkflowStarted, SignalReceived,
-// TimerFired); every other event is a command the code issued.
+// TimerFired, activity attempts and outcomes, cancel requests, termination);
+// every other event is a command the code issued.
 bool IsInputEvent(const HistoryEvent& e);
+// Inputs, and command-shaped events the engine recorded itself (caused_by 0,
+// e.g. the timer cancels of a termination): replay applies them, never
+// matches them against the code's commands.
+bool IsEngineRecorded(const HistoryEvent& e);
+// Completed, failed, cancelled, terminated (or timed out).
 bool IsTerminalEvent(const HistoryEvent& e);
+// The status a terminal event gives its run (UNSPECIFIED for others).
+WorkflowStatus StatusOfTerminal(const HistoryEvent& e);
+// The failure message, cancel message or termination reason ("" otherwise).
+std::string TerminalMessage(const HistoryEvent& e);
+// "start_to_close", "schedule_to_close", "heartbeat".
+std::string TimeoutKindName(history::TimeoutKind kind);
 // "TimerStarted(id=#1, fire_at_us=...)": for errors, logs and the CLI.
 std::string DescribeEvent(const HistoryEvent& e);
 // The status of the last run in `history` (RUNNING until its terminal event;
