@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "aion/bus/streams.h"
 #include "worker/worker_harness.h"
 
 namespace aion::testing {
@@ -296,6 +297,81 @@ BOOST_AUTO_TEST_CASE(cli_cancel_terminate_and_run_timeout) {
            per["aion.evt.timer_signal.tx-1.terminated"] == 1 &&
            per["aion.evt.timer_signal.rt-1.timed_out"] == 1;
   }));
+  BOOST_CHECK_EQUAL(StreamCount(h.client(), std::string(bus::kDlqStream)), 0u);
+  Status stopped = h.worker().Terminate();
+  BOOST_CHECK_MESSAGE(stopped.ok(), stopped.ToString());
+}
+
+// The worker runs local activities on its pool and hands remote ones to a
+// task queue: here the test is the activity worker of queue "echo", pulling
+// JSON tasks from AION_TASKS and answering on the subjects each task names.
+BOOST_AUTO_TEST_CASE(worker_runs_local_activities_and_remote_ones_through_a_task_queue) {
+  WorkerHarness h;
+  // Local: three echo calls, then the signal.
+  BOOST_REQUIRE_EQUAL(
+      h.Aion({"start", "steps_signal", "local-1", "--input", R"({"steps":3})"}).exit_code, 0);
+  BOOST_REQUIRE_EQUAL(h.Aion({"signal", "local-1", "approve", "--input", R"("ana")"}).exit_code, 0);
+  auto local = h.Aion({"--json", "result", "local-1", "--timeout", "20s"});
+  BOOST_REQUIRE_MESSAGE(local.exit_code == 0, local.out << local.err);
+  BOOST_CHECK_EQUAL(ParseJsonOrFail(local.out)["output"],
+                    json::parse(R"({"steps":3,"approved_by":"ana"})"));
+
+  // Remote: every step is a task on aion.task.echo.
+  BOOST_REQUIRE(bus::EnsureTaskConsumer(h.client(), h.subjects(), "echo").ok());
+  natsSubscription* sub = nullptr;
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = "AION_TASKS";
+  so.Consumer = "task-echo";
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  BOOST_REQUIRE(js_PullSubscribe(&sub, h.client().js(), "aion.task.echo", "task-echo", nullptr, &so,
+                                 &jerr) == NATS_OK);
+  std::unique_ptr<natsSubscription, decltype(&natsSubscription_Destroy)> owned(
+      sub, &natsSubscription_Destroy);
+  BOOST_REQUIRE_EQUAL(
+      h.Aion({"start", "steps_signal", "remote-1", "--input", R"({"steps":2,"remote":true})"})
+          .exit_code,
+      0);
+  for (int step = 0; step < 2; ++step) {
+    natsMsgList list{};
+    BOOST_REQUIRE_MESSAGE(
+        natsSubscription_Fetch(&list, sub, 1, 20000, &jerr) == NATS_OK && list.Count == 1,
+        "no task for step " << step);
+    const json task = ParseJsonOrFail(Body(list.Msgs[0]));
+    BOOST_CHECK_EQUAL(task["workflow_id"], "remote-1");
+    BOOST_CHECK_EQUAL(task["activity_type"], "echo");
+    BOOST_CHECK_EQUAL(task["input"], json({{"step", step}}));
+    if (step == 0) {
+      auto described = h.Aion({"describe", "remote-1"});
+      BOOST_CHECK_MESSAGE(Contains(described.out, "echo attempt 1 started on echo"), described.out);
+      const json beat = ParseJsonOrFail(Request(h.client(), task["heartbeat_subject"],
+                                                json{{"run_id", task["run_id"]},
+                                                     {"activity_id", task["activity_id"]},
+                                                     {"attempt", task["attempt"]},
+                                                     {"details", "half way"}}
+                                                    .dump(),
+                                                /*json=*/true));
+      BOOST_CHECK_MESSAGE(!beat.contains("error") && !beat.value("cancel_requested", false),
+                          beat.dump());
+    }
+    bus::Headers headers = kJsonHeaders;
+    headers["Nats-Msg-Id"] = "result:" + task["activity_id"].get<std::string>();
+    JsPublish(h.client(), task["result_subject"],
+              json{{"run_id", task["run_id"]},
+                   {"activity_id", task["activity_id"]},
+                   {"attempt", task["attempt"]},
+                   {"output", task["input"]}}
+                  .dump(),
+              headers);
+    natsMsg_Ack(list.Msgs[0], nullptr);
+    natsMsgList_Destroy(&list);
+  }
+  BOOST_REQUIRE_EQUAL(h.Aion({"signal", "remote-1", "approve", "--input", R"("bo")"}).exit_code, 0);
+  auto remote = h.Aion({"--json", "result", "remote-1", "--timeout", "20s"});
+  BOOST_REQUIRE_MESSAGE(remote.exit_code == 0, remote.out << remote.err);
+  BOOST_CHECK_EQUAL(ParseJsonOrFail(remote.out)["output"],
+                    json::parse(R"({"steps":2,"approved_by":"bo"})"));
+  BOOST_CHECK(WaitFor([&] { return StreamCount(h.client(), "AION_TASKS") == 0u; }));
   BOOST_CHECK_EQUAL(StreamCount(h.client(), std::string(bus::kDlqStream)), 0u);
   Status stopped = h.worker().Terminate();
   BOOST_CHECK_MESSAGE(stopped.ok(), stopped.ToString());

@@ -107,8 +107,7 @@ Status Worker::Impl::Open() {
     store = lmdb.get();
   }
   AION_RETURN_IF_ERROR(examples::RegisterReferenceWorkflows(registry));
-  // TODO(engine lead): enable once examples/ provides RegisterReferenceActivities.
-  // AION_RETURN_IF_ERROR(examples::RegisterReferenceActivities(activities));
+  AION_RETURN_IF_ERROR(examples::RegisterReferenceActivities(activities));
   bus::NatsConnectionOptions conn_options;
   conn_options.url = options.nats_url;
   conn_options.name = "aion-worker";
