@@ -8,6 +8,7 @@
 
 #include "activity_pool.h"
 #include "aion/engine/history.h"
+#include "aion/engine/ids.h"
 #include "outbox_relay.h"
 #include "run_host.h"
 #include "timer_service.h"
@@ -143,6 +144,25 @@ class EngineImpl final : public Engine {
 
   void Heartbeat(ActivityHeartbeat heartbeat, std::function<void(Status)> done) override {
     writer_->SubmitHeartbeat(std::move(heartbeat), std::move(done));
+  }
+
+  Result<Payload> Query(std::string_view workflow_id, std::string name, Payload args,
+                        std::chrono::milliseconds timeout) override {
+    if (Status s = ValidateWorkflowId(workflow_id); !s.ok()) return s;
+    if (Status s = ValidateName("query name", name); !s.ok()) return s;
+    auto rec = options_.store->GetWorkflow(workflow_id);
+    if (!rec.ok()) return rec.status();
+    // Shared: the answer may come after this call gave up waiting.
+    auto answer = std::make_shared<std::promise<Result<Payload>>>();
+    auto result = answer->get_future();
+    runs_->Query(std::string(workflow_id), std::move(name), std::move(args),
+                 [answer](Result<Payload> r) { answer->set_value(std::move(r)); });
+    if (result.wait_for(timeout) != std::future_status::ready) {
+      return Status{StatusCode::kQueryTimeout, "workflow '" + std::string(workflow_id) +
+                                                   "' did not answer the query within " +
+                                                   std::to_string(timeout.count()) + " ms"};
+    }
+    return result.get();
   }
 
   Result<Description> Describe(std::string_view workflow_id) override {

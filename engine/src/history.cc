@@ -52,6 +52,10 @@ std::string DescribeEvent(const HistoryEvent& e) {
     case Case::kWorkflowTerminated:
       return std::string(e.workflow_terminated().timed_out() ? "WorkflowTerminated(timed out)"
                                                              : "WorkflowTerminated");
+    case Case::kSideEffectRecorded:
+      return "SideEffectRecorded(id=" + e.side_effect_recorded().side_effect_id() + ")";
+    case Case::kPatchMarker:
+      return "PatchMarker(id=" + e.patch_marker().patch_id() + ")";
     case Case::ATTRIBUTES_NOT_SET:
       break;
   }

@@ -12,14 +12,35 @@ RunHost::RunHost(const EngineOptions& options, CommandSink commands)
 
 RunHost::~RunHost() { Stop(); }
 
-void RunHost::Notify(const std::string& workflow_id) {
+void RunHost::Notify(const std::string& workflow_id) { Wake(workflow_id, nullptr); }
+
+void RunHost::Query(const std::string& workflow_id, std::string name, Payload args,
+                    QueryCallback done) {
+  Run::PendingQuery query{std::move(name), std::move(args), std::move(done)};
+  Wake(workflow_id, &query);
+}
+
+void RunHost::Wake(const std::string& workflow_id, Run::PendingQuery* query) {
   Run* run = nullptr;
   {
-    std::lock_guard<std::mutex> g(runs_mu_);
-    if (parked_.count(workflow_id) != 0) return;  // parked runs wait for fixed code
+    std::unique_lock<std::mutex> lock(runs_mu_);
+    if (auto parked = parked_.find(workflow_id); parked != parked_.end()) {
+      // Parked runs wait for fixed code; a query gets the reason now.
+      if (query == nullptr) return;
+      const std::string why = parked->second;
+      lock.unlock();
+      query->done(
+          Status{StatusCode::kUnavailable, "run of '" + workflow_id + "' is parked: " + why});
+      return;
+    }
     auto& slot = runs_[workflow_id];
     if (!slot) slot = std::make_unique<Run>(workflow_id);
     run = slot.get();
+    if (run->in_lru) {
+      idle_lru_.erase(run->lru);
+      run->in_lru = false;
+    }
+    if (query != nullptr) run->queries.push_back(std::move(*query));
     // The CAS happens under runs_mu_ so Retire cannot free the run meanwhile.
     int s = run->wake.load(std::memory_order_acquire);
     while (true) {
@@ -91,16 +112,35 @@ void RunHost::Execute(Run& run) {
       Park(run, s);
       return;
     }
+    AnswerQueries(run);
     if (!run.machine || run.machine->terminal_recorded()) {
       if (TryRetire(run)) return;
       run.machine.reset();  // a marker came in: perhaps a new run of the id
       continue;
     }
-    int expected = kRunning;
-    if (run.wake.compare_exchange_strong(expected, kIdle, std::memory_order_acq_rel)) return;
+    if (TryIdle(run)) return;
     // A marker arrived while we ran: look at the store again.
     run.wake.store(kRunning, std::memory_order_release);
   }
+}
+
+bool RunHost::TryIdle(Run& run) {
+  // Under runs_mu_ (as Notify's CAS), so an idle run can be evicted safely.
+  std::lock_guard<std::mutex> g(runs_mu_);
+  int expected = kRunning;
+  if (!run.wake.compare_exchange_strong(expected, kIdle, std::memory_order_acq_rel)) return false;
+  run.lru = idle_lru_.insert(idle_lru_.end(), &run);
+  run.in_lru = true;
+  // Beyond the cache size, the least recently used idle runs leave memory;
+  // their next marker rebuilds them by replay.
+  while (options_.max_resident_runs > 0 && runs_.size() > options_.max_resident_runs &&
+         !idle_lru_.empty()) {
+    Run* oldest = idle_lru_.front();
+    idle_lru_.pop_front();
+    oldest->in_lru = false;
+    if (oldest->wake.load(std::memory_order_acquire) == kIdle) runs_.erase(oldest->workflow_id);
+  }
+  return true;
 }
 
 Status RunHost::CatchUp(Run& run) {
@@ -119,6 +159,7 @@ Status RunHost::CatchUp(Run& run) {
   }
   auto events = store.ReadHistory(run.workflow_id, from);
   if (!events.ok()) return events.status();
+  run.machine->Preload(*events);
   // An input is replayed (its code already ran once: no logging) when history
   // holds commands the code issued after it.
   std::uint64_t replay_through = 0;
@@ -141,11 +182,34 @@ Status RunHost::CatchUp(Run& run) {
   return Status::Ok();
 }
 
+void RunHost::AnswerQueries(Run& run) {
+  std::deque<Run::PendingQuery> queries;
+  {
+    std::lock_guard<std::mutex> g(runs_mu_);
+    queries.swap(run.queries);
+  }
+  for (auto& q : queries) {
+    if (!run.machine) {
+      q.done(NotFound("no workflow '" + run.workflow_id + "'"));
+    } else {
+      q.done(run.machine->Query(q.name, q.args));
+    }
+  }
+}
+
 void RunHost::Park(Run& run, const Status& why) {
   spdlog::error("run of '{}' parked: {}", run.workflow_id, why.ToString());
-  std::lock_guard<std::mutex> g(runs_mu_);
-  parked_[run.workflow_id] = why.ToString();
-  runs_.erase(run.workflow_id);  // later markers are refused while parked
+  const std::string id = run.workflow_id;  // `run` is freed below
+  std::deque<Run::PendingQuery> queries;
+  {
+    std::lock_guard<std::mutex> g(runs_mu_);
+    parked_[id] = why.ToString();
+    queries.swap(run.queries);
+    runs_.erase(id);  // later markers are refused while parked
+  }
+  for (auto& q : queries) {
+    q.done(Status{StatusCode::kUnavailable, "run of '" + id + "' is parked: " + why.ToString()});
+  }
 }
 
 bool RunHost::TryRetire(Run& run) {

@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -36,6 +37,10 @@ class RunHost {
 
   // Wakes the run of `workflow_id`, making it resident if it is not.
   void Notify(const std::string& workflow_id);
+  using QueryCallback = std::function<void(Result<Payload>)>;
+  // Queues a query for the run (made resident if it is not); `done` runs on
+  // an executor once the run is caught up, or at once if the run is parked.
+  void Query(const std::string& workflow_id, std::string name, Payload args, QueryCallback done);
   // Drops the resident state so the next Notify rebuilds the run by replay.
   void Rebuild(const std::string& workflow_id);
   // "" if the run is not parked; else why it is.
@@ -54,15 +59,30 @@ class RunHost {
     std::atomic<bool> rebuild{false};
     // Touched only by the executor that holds the run in kRunning*.
     std::unique_ptr<RunMachine> machine;
+    struct PendingQuery {
+      std::string name;
+      Payload args;
+      QueryCallback done;
+    };
+    std::deque<PendingQuery> queries;  // guarded by RunHost::runs_mu_
+    // Position among idle resident runs, oldest first; guarded by runs_mu_.
+    std::list<Run*>::iterator lru;
+    bool in_lru = false;
   };
 
   void ExecutorLoop();
   void Execute(Run& run);
+  // Wakes `workflow_id`, queueing `query` (if any) for it first.
+  void Wake(const std::string& workflow_id, Run::PendingQuery* query);
+  void AnswerQueries(Run& run);
   // Brings the machine up to the durable history and sends its new commands.
   Status CatchUp(Run& run);
   void Park(Run& run, const Status& why);
   // Frees a run whose work is done unless a marker arrived meanwhile.
   bool TryRetire(Run& run);
+  // Marks the run idle unless a marker arrived meanwhile; evicts the least
+  // recently used idle runs beyond EngineOptions::max_resident_runs.
+  bool TryIdle(Run& run);
 
   const EngineOptions options_;
   CommandSink commands_;
@@ -70,6 +90,7 @@ class RunHost {
   mutable std::mutex runs_mu_;
   std::unordered_map<std::string, std::unique_ptr<Run>> runs_;  // guarded by runs_mu_
   std::unordered_map<std::string, std::string> parked_;         // guarded by runs_mu_
+  std::list<Run*> idle_lru_;                                    // guarded by runs_mu_
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;

@@ -26,6 +26,10 @@ bool SameCommand(const HistoryEvent& a, const HistoryEvent& b) {
     case Case::kActivityCancelRequested:
       return a.activity_cancel_requested().activity_id() ==
              b.activity_cancel_requested().activity_id();
+    case Case::kSideEffectRecorded:
+      return a.side_effect_recorded().side_effect_id() == b.side_effect_recorded().side_effect_id();
+    case Case::kPatchMarker:
+      return a.patch_marker().patch_id() == b.patch_marker().patch_id();
     default:
       return true;
   }
@@ -108,13 +112,7 @@ Status RunMachine::ApplyInput(const HistoryEvent& event) {
     case Case::kSignalReceived: {
       const auto& sig = event.signal_received();
       signals_[sig.name()].push_back(sig.input());
-      auto& waiters = signal_waiters_[sig.name()];
-      auto& taken = signals_taken_[sig.name()];
-      if (!waiters.empty() && taken < signals_[sig.name()].size()) {
-        detail::Waiter* w = waiters.front();
-        w->signal = signals_[sig.name()][taken++];
-        Wake(w, detail::Waiter::Woken::kSignal);
-      }
+      WakeSignalWaiters(sig.name());
       break;
     }
     case Case::kTimerFired:
@@ -338,6 +336,8 @@ void RunMachine::FinishIfDone() {
 
 void RunMachine::Wake(detail::Waiter* w, detail::Waiter::Woken how) {
   Forget(w);
+  // A combinator's waiter may be reached twice in one step: resume once.
+  if (std::find(ready_.begin(), ready_.end(), w->handle) != ready_.end()) return;
   w->woken = how;
   ready_.push_back(w->handle);
 }
@@ -392,6 +392,28 @@ bool RunMachine::TimerFired(const std::string& id) const {
 bool RunMachine::TimerPending(const std::string& id) const {
   auto it = timers_.find(id);
   return it != timers_.end() && it->second == TimerState::kPending;
+}
+
+void RunMachine::WakeSignalWaiters(const std::string& name) {
+  // Peeking waiters (combinators) all wake and take nothing; the first
+  // taking waiter takes the signal.
+  auto waiters = signal_waiters_[name];  // Wake edits the original
+  auto& taken = signals_taken_[name];
+  for (detail::Waiter* w : waiters) {
+    if (w->peek) {
+      Wake(w, detail::Waiter::Woken::kSignal);
+    } else if (taken < signals_[name].size()) {
+      w->signal = signals_[name][taken++];
+      Wake(w, detail::Waiter::Woken::kSignal);
+    }
+  }
+}
+
+bool RunMachine::SignalAvailable(const std::string& name) const {
+  auto it = signals_.find(name);
+  if (it == signals_.end()) return false;
+  auto taken = signals_taken_.find(name);
+  return (taken == signals_taken_.end() ? 0 : taken->second) < it->second.size();
 }
 
 std::optional<Payload> RunMachine::TakeSignal(const std::string& name) {
@@ -452,6 +474,75 @@ const detail::ActivityResolution* RunMachine::ActivityResult(const std::string& 
 
 void RunMachine::WaitActivity(const std::string& id, detail::Waiter* w) {
   activity_waiters_.emplace(id, w);
+}
+
+void RunMachine::Preload(const std::vector<HistoryEvent>& events) {
+  for (const HistoryEvent& e : events) {
+    if (e.has_side_effect_recorded()) {
+      recorded_side_effects_[e.side_effect_recorded().side_effect_id()] =
+          e.side_effect_recorded().value();
+    } else if (e.has_patch_marker()) {
+      recorded_patches_.emplace(e.patch_marker().patch_id(), e.caused_by());
+    }
+  }
+}
+
+Payload RunMachine::SideEffect(const std::function<Payload()>& fn) {
+  std::string id = std::to_string(++side_effect_counter_);
+  auto recorded = recorded_side_effects_.find(id);
+  Payload value = recorded != recorded_side_effects_.end() ? recorded->second : fn();
+  HistoryEvent cmd;
+  cmd.mutable_side_effect_recorded()->set_side_effect_id(std::move(id));
+  *cmd.mutable_side_effect_recorded()->mutable_value() = value;
+  Issue(std::move(cmd));
+  return value;
+}
+
+bool RunMachine::Patched(std::string_view patch_id) {
+  if (Status s = ValidateName("patch id", patch_id); !s.ok()) {
+    throw std::invalid_argument(s.message());
+  }
+  if (auto known = patches_.find(patch_id); known != patches_.end()) return known->second;
+  // Replaying an input: take the new path only where the history recorded
+  // taking it; live: take it and record so.
+  auto recorded = recorded_patches_.find(patch_id);
+  const bool take =
+      recorded != recorded_patches_.end() ? recorded->second == current_input_ : !replaying_;
+  patches_.emplace(std::string(patch_id), take);
+  if (take) {
+    HistoryEvent cmd;
+    cmd.mutable_patch_marker()->set_patch_id(std::string(patch_id));
+    Issue(std::move(cmd));
+  }
+  return take;
+}
+
+void RunMachine::SetQueryHandler(std::string name, std::function<Json(const Json&)> handler) {
+  if (Status s = ValidateName("query name", name); !s.ok())
+    throw std::invalid_argument(s.message());
+  query_handlers_[std::move(name)] = std::move(handler);
+}
+
+Result<Payload> RunMachine::Query(const std::string& name, const Payload& args) const {
+  auto it = query_handlers_.find(name);
+  if (it == query_handlers_.end()) {
+    std::string known;
+    for (const auto& [n, h] : query_handlers_) known += (known.empty() ? "" : ", ") + n;
+    return Status{StatusCode::kUnknownQuery,
+                  "workflow '" + workflow_id_ + "' has no query handler '" + name +
+                      "' (it has: " + (known.empty() ? "none" : known) + ")"};
+  }
+  Json parsed = nullptr;
+  if (!args.data().empty()) {
+    auto json = ParseJsonPayload(args);
+    if (!json.ok()) return json.status();
+    parsed = std::move(*json);
+  }
+  try {
+    return JsonPayload(it->second(parsed));
+  } catch (const std::exception& e) {
+    return InvalidArgument("query '" + name + "' failed: " + e.what());
+  }
 }
 
 void RunMachine::Forget(detail::Waiter* w) {

@@ -63,6 +63,7 @@ class RunMachine final : public detail::RunCore {
   bool TimerFired(const std::string& id) const override;
   bool TimerPending(const std::string& id) const override;
   std::optional<Payload> TakeSignal(const std::string& name) override;
+  bool SignalAvailable(const std::string& name) const override;
   void WaitTimer(const std::string& id, detail::Waiter* w) override;
   void WaitSignal(const std::string& name, detail::Waiter* w) override;
   void Forget(detail::Waiter* w) override;
@@ -72,6 +73,15 @@ class RunMachine final : public detail::RunCore {
   const detail::ActivityResolution* ActivityResult(const std::string& id) const override;
   void WaitActivity(const std::string& id, detail::Waiter* w) override;
   bool CancelRequested() const override { return cancel_requested_; }
+  Payload SideEffect(const std::function<Payload()>& fn) override;
+  bool Patched(std::string_view patch_id) override;
+  void SetQueryHandler(std::string name, std::function<Json(const Json&)> handler) override;
+  // Runs the handler of `name`; never changes the run.
+  Result<Payload> Query(const std::string& name, const Payload& args) const;
+
+  // Tells the machine what `events` (of this run, read ahead of applying
+  // them) recorded for side effects and patches, so replay can answer them.
+  void Preload(const std::vector<HistoryEvent>& events);
 
  private:
   enum class TimerState { kPending, kFired, kCancelled };
@@ -94,6 +104,7 @@ class RunMachine final : public detail::RunCore {
   void Issue(HistoryEvent command);
   void Wake(detail::Waiter* w, detail::Waiter::Woken how);
   void WakeTimerWaiters(const std::string& id);
+  void WakeSignalWaiters(const std::string& name);
   void RunUntilBlocked();
   void FinishIfDone();
 
@@ -119,6 +130,11 @@ class RunMachine final : public detail::RunCore {
   std::map<std::string, std::optional<detail::ActivityResolution>> activities_;
   std::uint64_t activity_counter_ = 0;
   std::multimap<std::string, detail::Waiter*> activity_waiters_;
+  std::uint64_t side_effect_counter_ = 0;
+  std::map<std::string, Payload> recorded_side_effects_;
+  std::map<std::string, std::uint64_t, std::less<>> recorded_patches_;  // id -> caused_by
+  std::map<std::string, bool, std::less<>> patches_;                    // answers given
+  std::map<std::string, std::function<Json(const Json&)>> query_handlers_;
 
   std::deque<PendingCommand> unmatched_;  // issued, not yet seen in history
   std::uint64_t next_ordinal_ = 0;

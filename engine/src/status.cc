@@ -21,6 +21,8 @@ constexpr std::array kNames = {
     CodeName{StatusCode::kResourceExhausted, "resource_exhausted"},
     CodeName{StatusCode::kDeadlineExceeded, "deadline_exceeded"},
     CodeName{StatusCode::kInternal, "internal"},
+    CodeName{StatusCode::kUnknownQuery, "unknown_query"},
+    CodeName{StatusCode::kQueryTimeout, "query_timeout"},
 };
 }  // namespace
 

@@ -314,6 +314,14 @@ class Writer::BatchBuilder {
           false,
           st.rec.run_id()};
     }
+    if (st.exists && !ReuseAllowed(msg.id_reuse_policy, st.rec.status())) {
+      return {
+          {StatusCode::kAlreadyStarted,
+           "workflow id '" + msg.workflow_id + "' was used by run " + st.rec.run_id() + " (" +
+               WorkflowStatusName(st.rec.status()) + ") and the id-reuse policy refuses a new run"},
+          false,
+          st.rec.run_id()};
+    }
     const std::uint64_t head = st.rec.head_seq();
     st.rec.Clear();
     st.rec.set_workflow_id(msg.workflow_id);
@@ -344,7 +352,35 @@ class Writer::BatchBuilder {
     return {Status::Ok(), false, st.rec.run_id(), seq};
   }
 
-  IngressOutcome Signal(const IngressMessage& msg) {
+  static bool ReuseAllowed(IngressMessage::IdReusePolicy policy, WorkflowStatus closed) {
+    switch (policy) {
+      case IngressMessage::IdReusePolicy::kAllowDuplicate:
+        return true;
+      case IngressMessage::IdReusePolicy::kAllowDuplicateFailedOnly:
+        return closed != records::WORKFLOW_STATUS_COMPLETED;
+      case IngressMessage::IdReusePolicy::kRejectDuplicate:
+        return false;
+    }
+    return false;
+  }
+
+  // Signals the running run, starting one first if there is none.
+  IngressOutcome SignalWithStart(const IngressMessage& msg) {
+    if (Status s = ValidateName("signal name", msg.signal_name); !s.ok()) return {s};
+    auto staged = Stage(msg.workflow_id);
+    if (!staged.ok()) return {staged.status()};
+    const bool running = *staged != nullptr && (*staged)->exists &&
+                         (*staged)->rec.status() == records::WORKFLOW_STATUS_RUNNING;
+    if (!running) {
+      IngressOutcome started = Start(msg);
+      if (!started.status.ok()) return started;
+    }
+    return RecordSignal(msg, msg.signal_input);
+  }
+
+  IngressOutcome Signal(const IngressMessage& msg) { return RecordSignal(msg, msg.input); }
+
+  IngressOutcome RecordSignal(const IngressMessage& msg, const Payload& input) {
     if (Status s = ValidateName("signal name", msg.signal_name); !s.ok()) return {s};
     auto staged = Stage(msg.workflow_id);
     if (!staged.ok()) return {staged.status()};
@@ -360,7 +396,7 @@ class Writer::BatchBuilder {
     HistoryEvent e;
     auto* sig = e.mutable_signal_received();
     sig->set_name(msg.signal_name);
-    *sig->mutable_input() = msg.input;
+    *sig->mutable_input() = input;
     sig->set_request_id(msg.request_id);
     const std::uint64_t seq = Append(st, std::move(e));
     effects_.wake.push_back(msg.workflow_id);
@@ -410,6 +446,10 @@ class Writer::BatchBuilder {
         DropActivity(st, *pa, seq, "cancelled by the workflow");
         return;
       }
+      case HistoryEvent::kSideEffectRecorded:
+      case HistoryEvent::kPatchMarker:
+        Append(st, cmd);
+        return;
       case HistoryEvent::kWorkflowCompleted:
       case HistoryEvent::kWorkflowFailed:
       case HistoryEvent::kWorkflowCancelled:
@@ -427,6 +467,8 @@ class Writer::BatchBuilder {
         return Start(msg);
       case IngressMessage::Kind::kSignal:
         return Signal(msg);
+      case IngressMessage::Kind::kSignalWithStart:
+        return SignalWithStart(msg);
       case IngressMessage::Kind::kActivityResult:
         return ActivityResult(msg);
       case IngressMessage::Kind::kCancel:

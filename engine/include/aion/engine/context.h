@@ -9,15 +9,18 @@
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "aion/engine/activity.h"
 #include "aion/engine/clock.h"
 #include "aion/engine/payload.h"
+#include "aion/engine/task.h"
 
 namespace aion {
 
@@ -67,7 +70,21 @@ struct Waiter {
   enum class Woken { kNot, kTimer, kSignal, kActivity, kCancelled };
   std::coroutine_handle<> handle;
   Woken woken = Woken::kNot;
-  Payload signal;  // set when woken by a signal
+  Payload signal;  // set when woken by a signal (unless peek)
+  // Waits for a signal to be available without taking it (combinators).
+  bool peek = false;
+};
+
+// A wait that can take part in ctx.first / ctx.all: it tells whether it has
+// resolved, can register a waiter, and can be cancelled when it loses.
+class Selectable {
+ public:
+  virtual ~Selectable() = default;
+  virtual bool SelectReady() const = 0;
+  // Resolved with an error (an activity that failed or was cancelled).
+  virtual bool SelectFailed() const { return false; }
+  virtual void SelectArm(Waiter* w) = 0;
+  virtual void SelectCancel() = 0;
 };
 
 // How an activity ended, as workflow code sees it.
@@ -99,6 +116,7 @@ class RunCore {
   // Signals are matched by (name, index): the n-th take of a name gets the
   // n-th signal of that name, whenever it arrived.
   virtual std::optional<Payload> TakeSignal(const std::string& name) = 0;
+  virtual bool SignalAvailable(const std::string& name) const = 0;
   // Register/unregister a suspended wait. A woken waiter is unregistered by
   // the core before its handle is resumed.
   virtual void WaitTimer(const std::string& id, Waiter* w) = 0;
@@ -114,6 +132,13 @@ class RunCore {
   virtual void WaitActivity(const std::string& id, Waiter* w) = 0;
   // The workflow has been asked to cancel.
   virtual bool CancelRequested() const = 0;
+
+  // The recorded value of the run's next side effect, or fn() recorded now.
+  virtual Payload SideEffect(const std::function<Payload()>& fn) = 0;
+  // See Context::patched.
+  virtual bool Patched(std::string_view patch_id) = 0;
+  // See Context::on_query.
+  virtual void SetQueryHandler(std::string name, std::function<Json(const Json&)> handler) = 0;
 };
 
 template <typename T>
@@ -148,7 +173,7 @@ Payload ToPayload(const T& v) {
 
 // A started timer. Awaiting it yields true when it fired, false when it was
 // cancelled first. Cancel() is a no-op once it fired.
-class Timer {
+class Timer : public detail::Selectable {
  public:
   Timer(detail::RunCore* core, std::string id) : core_(core), id_(std::move(id)) {}
   const std::string& id() const { return id_; }
@@ -169,6 +194,10 @@ class Timer {
     return core_->TimerFired(id_);
   }
 
+  bool SelectReady() const override { return await_ready(); }
+  void SelectArm(detail::Waiter* w) override { core_->WaitTimer(id_, w); }
+  void SelectCancel() override { Cancel(); }
+
  private:
   detail::RunCore* core_;
   std::string id_;
@@ -178,7 +207,7 @@ class Timer {
 // Awaiting yields the next signal `name` (by index) converted to T.
 // `.within(d)` yields std::optional<T>: nullopt when d passes first.
 template <typename T>
-class SignalAwaitable {
+class SignalAwaitable : public detail::Selectable {
  public:
   SignalAwaitable(detail::RunCore* core, std::string name) : core_(core), name_(std::move(name)) {}
 
@@ -238,6 +267,14 @@ class SignalAwaitable {
     return Within(core_, name_, std::chrono::duration_cast<Micros>(timeout));
   }
 
+  // Ready when a signal `name` is there to take; taking it is the co_await.
+  bool SelectReady() const override { return got_.has_value() || core_->SignalAvailable(name_); }
+  void SelectArm(detail::Waiter* w) override {
+    w->peek = true;
+    core_->WaitSignal(name_, w);
+  }
+  void SelectCancel() override {}
+
  private:
   detail::RunCore* core_;
   std::string name_;
@@ -249,7 +286,7 @@ class SignalAwaitable {
 // throws ActivityFailedError (failed or timed out for good) or CancelledError
 // (cancelled by Cancel() or by a cancel request of the workflow).
 template <typename T>
-class Activity {
+class Activity : public detail::Selectable {
  public:
   Activity(detail::RunCore* core, std::string id) : core_(core), id_(std::move(id)) {}
   const std::string& id() const { return id_; }
@@ -275,11 +312,47 @@ class Activity {
     if constexpr (!std::is_void_v<T>) return detail::FromPayload<T>(r.result);
   }
 
+  bool SelectReady() const override { return await_ready(); }
+  bool SelectFailed() const override {
+    const detail::ActivityResolution* r = core_->ActivityResult(id_);
+    return r != nullptr && r->kind != detail::ActivityResolution::Kind::kCompleted;
+  }
+  void SelectArm(detail::Waiter* w) override { core_->WaitActivity(id_, w); }
+  void SelectCancel() override { Cancel(); }
+
  private:
   detail::RunCore* core_;
   std::string id_;
   detail::Waiter waiter_;
 };
+
+namespace detail {
+// Resumes when any of `waits` is ready; takes nothing. A cancel request of
+// the workflow cancels them all and throws CancelledError.
+class AnyReady {
+ public:
+  explicit AnyReady(std::vector<Selectable*> waits) : waits_(std::move(waits)) {}
+  bool await_ready() const {
+    for (const Selectable* w : waits_) {
+      if (w->SelectReady()) return true;
+    }
+    return waits_.empty();
+  }
+  void await_suspend(std::coroutine_handle<> h) {
+    waiter_.handle = h;
+    for (Selectable* w : waits_) w->SelectArm(&waiter_);
+  }
+  void await_resume() {
+    if (waiter_.woken != Waiter::Woken::kCancelled) return;
+    for (Selectable* w : waits_) w->SelectCancel();
+    throw CancelledError("workflow cancelled while waiting for several things");
+  }
+
+ private:
+  std::vector<Selectable*> waits_;
+  Waiter waiter_;
+};
+}  // namespace detail
 
 // Logs through spdlog with the workflow id; silent while replaying history.
 class WorkflowLogger {
@@ -338,6 +411,74 @@ class Context {
   }
   // The workflow has been asked to cancel (see CancelledError).
   bool cancel_requested() const { return core_->CancelRequested(); }
+
+  // Waits for the first of several activities, timers and signals to be
+  // ready and returns its index (the first in argument order when several
+  // are). The losers are cancelled (signals are left untaken). Then
+  // `co_await` the winner for its value:
+  //   auto pay = ctx.activity<Json>("charge", order);
+  //   auto deadline = ctx.timer("deadline", 1h);
+  //   if (co_await ctx.first(pay, deadline) == 0) receipt = co_await pay;
+  template <typename... Waits>
+  Task<std::size_t> first(Waits&... waits) {
+    std::vector<detail::Selectable*> all{&waits...};
+    co_await detail::AnyReady(all);
+    std::size_t winner = all.size();
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      if (winner == all.size() && all[i]->SelectReady()) {
+        winner = i;
+      } else if (!all[i]->SelectReady()) {
+        all[i]->SelectCancel();
+      }
+    }
+    co_return winner;
+  }
+
+  // Waits until all of them are ready, or until one activity fails (then the
+  // others are cancelled). `co_await` each afterwards for its value or error.
+  template <typename... Waits>
+  Task<void> all(Waits&... waits) {
+    std::vector<detail::Selectable*> every{&waits...};
+    while (true) {
+      std::vector<detail::Selectable*> pending;
+      bool failed = false;
+      for (detail::Selectable* w : every) {
+        if (!w->SelectReady()) pending.push_back(w);
+        failed = failed || w->SelectFailed();
+      }
+      if (failed) {
+        for (detail::Selectable* w : pending) w->SelectCancel();
+        co_return;
+      }
+      if (pending.empty()) co_return;
+      co_await detail::AnyReady(std::move(pending));
+    }
+  }
+
+  // Runs `fn` (no arguments; returns something JSON-convertible) once and
+  // records its value; replay returns the recorded value without running it.
+  // For small non-deterministic reads; use an activity for real I/O.
+  template <typename Fn>
+  auto side_effect(Fn fn) -> std::invoke_result_t<Fn> {
+    using T = std::invoke_result_t<Fn>;
+    Payload value = core_->SideEffect([&] { return detail::ToPayload<T>(fn()); });
+    return detail::FromPayload<T>(value);
+  }
+
+  // Safe code changes: true where the run takes the new code path. A run
+  // that reaches this point live takes it (and records a PatchMarker); a run
+  // replaying an input whose commands were recorded before the change keeps
+  // the old path. An input whose code recorded nothing counts as live. The
+  // answer is fixed per run and patch id.
+  bool patched(std::string_view patch_id) { return core_->Patched(patch_id); }
+
+  // Answers the query `name` (aion.req.<id>.query) from the live run. The
+  // handler runs on the run's executor between steps of the code, must only
+  // read, and is never recorded; it may capture the workflow's locals by
+  // reference. Registering a name again replaces its handler.
+  void on_query(std::string name, std::function<Json(const Json&)> handler) {
+    core_->SetQueryHandler(std::move(name), std::move(handler));
+  }
 
  private:
   detail::RunCore* core_;

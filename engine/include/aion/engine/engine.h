@@ -27,15 +27,24 @@ namespace aion {
 
 // One decoded, validated ingress message.
 struct IngressMessage {
-  enum class Kind { kStart, kSignal, kActivityResult, kCancel, kTerminate };
+  enum class Kind { kStart, kSignal, kSignalWithStart, kActivityResult, kCancel, kTerminate };
+  // What a start may do with an id whose last run is closed.
+  enum class IdReusePolicy {
+    kAllowDuplicate,            // start a new run (default)
+    kAllowDuplicateFailedOnly,  // only if it did not complete (failed, cancelled, terminated, timed
+                                // out)
+    kRejectDuplicate,           // never: kAlreadyStarted
+  };
   Kind kind = Kind::kStart;
   std::string workflow_id;
   // Identifies the message for deduplication across redeliveries and retries
   // ("" = none). The bus derives it from request_id or the JetStream message.
   std::string dedupe_key;
-  std::string workflow_type;  // kStart
-  std::string signal_name;    // kSignal
-  Payload input;              // kStart, kSignal; kActivityResult: the result
+  std::string workflow_type;  // kStart, kSignalWithStart
+  std::string signal_name;    // kSignal, kSignalWithStart
+  Payload input;  // kStart, kSignal; kActivityResult: the result; kSignalWithStart: the start's
+  Payload signal_input;                                            // kSignalWithStart
+  IdReusePolicy id_reuse_policy = IdReusePolicy::kAllowDuplicate;  // kStart, kSignalWithStart
   std::string request_id;
   std::int64_t run_timeout_us = 0;  // kStart: 0 = none
   std::string reason;               // kCancel, kTerminate
@@ -80,6 +89,9 @@ struct EngineOptions {
   std::size_t max_batch_items = 4096;            // writer work items per group commit
   const ActivityRegistry* activities = nullptr;  // local activities; null = none
   int activity_threads = 4;                      // the bounded local activity pool
+  // Idle runs kept in memory; beyond it the least recently used are evicted
+  // and rebuilt by replay on their next input. 0 = no limit.
+  std::size_t max_resident_runs = 100000;
 };
 
 // A progress report of a running activity attempt (remote or local).
@@ -134,6 +146,14 @@ class Engine {
   // running (cancelled, timed out, superseded, run closed): its worker
   // should stop. `done` runs on the writer thread.
   virtual void Heartbeat(ActivityHeartbeat heartbeat, std::function<void(Status)> done) = 0;
+
+  // Asks the current run of `workflow_id` (made resident by replay if it is
+  // not) the query `name`. Errors: kNotFound (no such workflow),
+  // kUnknownQuery, kQueryTimeout (no answer within `timeout`), kUnavailable
+  // (the run is parked; the message says why), kInvalidArgument (the handler
+  // threw).
+  virtual Result<Payload> Query(std::string_view workflow_id, std::string name, Payload args,
+                                std::chrono::milliseconds timeout) = 0;
 
   virtual Result<Description> Describe(std::string_view workflow_id) = 0;
   virtual Result<std::vector<HistoryEvent>> History(std::string_view workflow_id) = 0;

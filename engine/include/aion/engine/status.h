@@ -27,6 +27,8 @@ enum class StatusCode {
   kResourceExhausted,    // map/disk full, queue full: back off and retry
   kDeadlineExceeded,     // a wait ran out of time
   kInternal,             // a bug or corrupted data
+  kUnknownQuery,         // the run has no handler for that query
+  kQueryTimeout,         // the run did not answer the query in time
 };
 
 // Stable snake_case name used on the wire ("not_found", ...).

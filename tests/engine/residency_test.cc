@@ -1,0 +1,74 @@
+// Residency: with a cache of 8 idle runs and 200 workflows, idle runs are
+// evicted and rebuilt by replay on their next input, without losing state.
+#define BOOST_TEST_MODULE residency_test
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+
+#include "aion/engine/engine.h"
+#include "aion/engine/history.h"
+#include "aion/engine/memory_store.h"
+#include "support/wait.h"
+
+using namespace aion;
+using namespace std::chrono_literals;
+using aion::testing::WaitFor;
+
+namespace {
+
+// Takes "a" then "b" and returns both, so each run must keep "a" across an
+// eviction.
+Task<Json> TwoSignals(Context& ctx, Json input) {
+  Json a = co_await ctx.signal<Json>("a");
+  Json b = co_await ctx.signal<Json>("b");
+  co_return Json{{"input", input}, {"a", a}, {"b", b}};
+}
+
+constexpr int kRuns = 200;
+constexpr std::size_t kCache = 8;
+
+std::string IdOf(int i) { return "res-" + std::to_string(i); }
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(idle_runs_beyond_the_cache_are_evicted_and_rebuilt) {
+  MemoryStore store;
+  WorkflowRegistry registry;
+  BOOST_REQUIRE(registry.workflow("two_signals", &TwoSignals).ok());
+  auto opened = Engine::Open({.store = &store, .registry = &registry, .max_resident_runs = kCache});
+  BOOST_REQUIRE(opened.ok());
+  Engine& engine = **opened;
+
+  auto resident = [&] {
+    std::size_t n = 0;
+    for (int i = 0; i < kRuns; ++i) n += engine.Describe(IdOf(i))->resident;
+    return n;
+  };
+  auto all_have = [&](std::size_t events) {
+    for (int i = 0; i < kRuns; ++i) {
+      if (engine.History(IdOf(i))->size() < events) return false;
+    }
+    return true;
+  };
+
+  for (int i = 0; i < kRuns; ++i) {
+    BOOST_REQUIRE(engine.Start(IdOf(i), "two_signals", JsonPayload(i)).status.ok());
+  }
+  BOOST_REQUIRE(WaitFor([&] { return resident() <= kCache; }));
+  for (int i = 0; i < kRuns; ++i) {
+    BOOST_REQUIRE(engine.Signal(IdOf(i), "a", JsonPayload(i * 10)).status.ok());
+  }
+  BOOST_REQUIRE(WaitFor([&] { return all_have(2) && resident() <= kCache; }));
+  for (int i = 0; i < kRuns; ++i) {
+    BOOST_REQUIRE(engine.Signal(IdOf(i), "b", JsonPayload(i * 100)).status.ok());
+  }
+  for (int i = 0; i < kRuns; ++i) {
+    auto done = engine.AwaitResult(IdOf(i), 20s);
+    BOOST_REQUIRE(done.ok());
+    BOOST_REQUIRE_EQUAL(WorkflowStatusName(done->status), "completed");
+    BOOST_TEST(*ParseJsonPayload(done->output) ==
+               (Json{{"input", i}, {"a", i * 10}, {"b", i * 100}}));
+  }
+  // Closed runs leave memory; nothing was parked on the way.
+  BOOST_REQUIRE(WaitFor([&] { return resident() == 0; }));
+  for (int i = 0; i < kRuns; ++i) BOOST_TEST(engine.Describe(IdOf(i))->parked_error == "");
+}
