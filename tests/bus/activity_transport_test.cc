@@ -284,6 +284,10 @@ class FakeEngine final : public Engine {
     }
   }
 
+  Result<Payload> Query(std::string_view, std::string, Payload,
+                        std::chrono::milliseconds) override {
+    return NotFound("fake");
+  }
   Result<Description> Describe(std::string_view) override { return NotFound("fake"); }
   Result<std::vector<HistoryEvent>> History(std::string_view) override { return NotFound("fake"); }
   std::uint64_t OnClosed(std::string_view, std::function<void(Result<Outcome>)> cb) override {
