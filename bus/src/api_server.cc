@@ -29,40 +29,6 @@ Reply ErrorReply(const Status& status) {
   return reply;
 }
 
-wire::DescribeReply ToDescribeReply(const Description& d) {
-  const WorkflowRecord& r = d.record;
-  wire::DescribeReply reply;
-  reply.set_workflow_id(r.workflow_id());
-  reply.set_workflow_type(r.workflow_type());
-  reply.set_run_id(r.run_id());
-  reply.set_status(WorkflowStatusName(r.status()));
-  reply.set_history_length(r.head_seq());
-  reply.set_code_version(r.code_version());
-  reply.set_start_time_us(r.start_time_us());
-  reply.set_close_time_us(r.close_time_us());
-  reply.set_partition(r.partition());
-  for (const auto& t : r.timers()) {
-    auto* pt = reply.add_pending_timers();
-    pt->set_timer_id(t.timer_id());
-    pt->set_fire_at_us(t.fire_at_us());
-  }
-  reply.set_parked_error(d.parked_error);
-  reply.set_resident(d.resident);
-  return reply;
-}
-
-wire::ResultReply ToResultReply(const Result<Outcome>& outcome) {
-  if (!outcome.ok()) return ErrorReply<wire::ResultReply>(outcome.status());
-  wire::ResultReply reply;
-  reply.set_status(WorkflowStatusName(outcome->status));
-  reply.set_run_id(outcome->run_id);
-  if (outcome->status == WorkflowStatus::WORKFLOW_STATUS_COMPLETED) {
-    *reply.mutable_output() = ValueFromPayload(outcome->output);
-  }
-  reply.set_failure(outcome->failure);
-  return reply;
-}
-
 }  // namespace
 
 struct ApiServer::Impl {
@@ -71,11 +37,13 @@ struct ApiServer::Impl {
     std::string reply_to;
     bool json = false;
   };
-  // A `result` request waiting for its run to close. Answered exactly once,
-  // by whichever comes first: the engine's callback, the deadline or Stop.
+  // A request waiting for the engine: `result` for its run to close, or a
+  // heartbeat for its commit. Answered exactly once, by whichever comes
+  // first: the engine's callback, the deadline or Stop.
   struct PendingResult {
     Requester requester;
-    std::uint64_t token = 0;
+    std::uint64_t token = 0;  // OnClosed token (result only)
+    bool heartbeat = false;
     std::atomic<bool> answered{false};
   };
   struct Deadline {
@@ -98,8 +66,13 @@ struct ApiServer::Impl {
   void Describe(const std::string& id, const Requester& to);
   void History(const std::string& id, const WireMessage& wire, const Requester& to);
   void AwaitResult(const std::string& id, const WireMessage& wire, const Requester& to);
+  void Heartbeat(const std::string& id, const WireMessage& wire, const Requester& to);
+  void AddDeadline(const std::shared_ptr<PendingResult>& pending, std::chrono::milliseconds after);
   void Send(const Requester& to, const google::protobuf::Message& reply);
   void Answer(PendingResult& pending, const Result<Outcome>& outcome);
+  void AnswerHeartbeat(PendingResult& pending, const Status& engine_status);
+  // Answers a pending request that the engine did not answer in time.
+  void Expire(PendingResult& pending, const Status& why);
   void TimerLoop();
   void CancelAll();
 
@@ -145,6 +118,8 @@ void ApiServer::Impl::Dispatch(const ApiSubject& subject, const WireMessage& wir
       return History(subject.workflow_id, wire, to);
     case ApiOp::kResult:
       return AwaitResult(subject.workflow_id, wire, to);
+    case ApiOp::kHeartbeat:
+      return Heartbeat(subject.workflow_id, wire, to);
     default:
       Send(to, ErrorReply<wire::DescribeReply>(InvalidArgument(
                    "operation '" + std::string(ApiOpName(subject.op)) + "' is not supported yet")));
@@ -154,7 +129,7 @@ void ApiServer::Impl::Dispatch(const ApiSubject& subject, const WireMessage& wir
 void ApiServer::Impl::Describe(const std::string& id, const Requester& to) {
   auto description = engine.Describe(id);
   if (!description.ok()) return Send(to, ErrorReply<wire::DescribeReply>(description.status()));
-  Send(to, ToDescribeReply(*description));
+  Send(to, MakeDescribeReply(*description));
 }
 
 // Events from `from_seq` on, at most `limit`, cut short where the reply would
@@ -187,10 +162,10 @@ void ApiServer::Impl::AwaitResult(const std::string& id, const WireMessage& wire
   Status decoded = codec.DecodeRequest(wire, &request);
   if (!decoded.ok()) return Send(to, ErrorReply<wire::ResultReply>(decoded));
   // Capped: every waiting request holds memory until its deadline.
-  const auto timeout = request.timeout_ms() == 0
-                           ? options.default_result_timeout
-                           : std::min(std::chrono::milliseconds(request.timeout_ms()),
-                                      options.max_result_timeout);
+  const auto timeout =
+      request.timeout_ms() == 0
+          ? options.default_result_timeout
+          : std::min(std::chrono::milliseconds(request.timeout_ms()), options.max_result_timeout);
   auto pending = std::make_shared<PendingResult>();
   pending->requester = to;
   // The callback may run at once (the run already closed), on this thread.
@@ -200,16 +175,53 @@ void ApiServer::Impl::AwaitResult(const std::string& id, const WireMessage& wire
         if (life->alive) Answer(*pending, outcome);
       });
   if (pending->answered) return;
+  AddDeadline(pending, timeout);
+}
+
+// The engine answers after the commit that recorded the heartbeat; a writer
+// that is stuck (a failing disk) must not leave the activity worker waiting
+// forever, so the request also gets a deadline.
+void ApiServer::Impl::Heartbeat(const std::string& id, const WireMessage& wire,
+                                const Requester& to) {
+  auto heartbeat = codec.DecodeHeartbeat(wire, id);
+  if (!heartbeat.ok()) return Send(to, ErrorReply<wire::HeartbeatReply>(heartbeat.status()));
+  auto pending = std::make_shared<PendingResult>();
+  pending->requester = to;
+  pending->heartbeat = true;
+  AddDeadline(pending, options.heartbeat_timeout);
+  // The callback runs on the writer thread (or at once, on this one).
+  engine.Heartbeat(std::move(*heartbeat), [this, pending, life = life](Status status) {
+    std::lock_guard lock(life->mu);
+    if (life->alive) AnswerHeartbeat(*pending, status);
+  });
+}
+
+void ApiServer::Impl::AddDeadline(const std::shared_ptr<PendingResult>& pending,
+                                  std::chrono::milliseconds after) {
   {
     std::lock_guard lock(mu);
-    deadlines.push(Deadline{SteadyClock::now() + timeout, pending});
+    deadlines.push(Deadline{SteadyClock::now() + after, pending});
   }
   cv.notify_one();
 }
 
 void ApiServer::Impl::Answer(PendingResult& pending, const Result<Outcome>& outcome) {
   if (pending.answered.exchange(true)) return;
-  Send(pending.requester, ToResultReply(outcome));
+  Send(pending.requester, MakeResultReply(outcome));
+}
+
+void ApiServer::Impl::AnswerHeartbeat(PendingResult& pending, const Status& engine_status) {
+  if (pending.answered.exchange(true)) return;
+  Send(pending.requester, MakeHeartbeatReply(engine_status));
+}
+
+void ApiServer::Impl::Expire(PendingResult& pending, const Status& why) {
+  if (pending.heartbeat) {
+    AnswerHeartbeat(pending, why);
+    return;
+  }
+  engine.CancelOnClosed(pending.token);
+  Answer(pending, why);
 }
 
 void ApiServer::Impl::Send(const Requester& to, const google::protobuf::Message& reply) {
@@ -234,8 +246,9 @@ void ApiServer::Impl::TimerLoop() {
     deadlines.pop();
     if (!pending || pending->answered) continue;
     lock.unlock();
-    engine.CancelOnClosed(pending->token);
-    Answer(*pending, Status(StatusCode::kDeadlineExceeded, "the run did not close in time"));
+    Expire(*pending, pending->heartbeat
+                         ? Unavailable("the worker did not record the heartbeat in time")
+                         : Status(StatusCode::kDeadlineExceeded, "the run did not close in time"));
     lock.lock();
   }
 }
@@ -247,8 +260,7 @@ void ApiServer::Impl::CancelAll() {
     deadlines.pop();
     if (!pending || pending->answered) continue;
     lock.unlock();
-    engine.CancelOnClosed(pending->token);
-    Answer(*pending, Unavailable("the worker is shutting down"));
+    Expire(*pending, Unavailable("the worker is shutting down"));
     lock.lock();
   }
 }

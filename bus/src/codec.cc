@@ -7,6 +7,7 @@
 #include <cmath>
 #include <utility>
 
+#include "aion/engine/history.h"
 #include "aion/engine/ids.h"
 
 namespace aion::bus {
@@ -56,6 +57,40 @@ std::size_t Utf8Length(std::string_view s, std::size_t i) {
 }
 
 constexpr double kMaxSafeInteger = 9007199254740992.0;  // 2^53
+
+// Ids an activity worker echoes back (run_id, activity_id): 1..max bytes of
+// printable ASCII without spaces.
+Status CheckToken(std::string_view what, std::string_view value, std::size_t max) {
+  if (value.empty()) return InvalidArgument(std::string(what) + " is empty");
+  if (value.size() > max) {
+    return InvalidArgument(std::string(what) + " is " + std::to_string(value.size()) +
+                           " bytes; at most " + std::to_string(max) + " are allowed");
+  }
+  for (char c : value) {
+    if (c <= 0x20 || c >= 0x7f) {
+      return InvalidArgument(
+          std::string(what) +
+          " contains an invalid character (printable ASCII without spaces only)");
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckLength(std::string_view what, std::string_view value, std::size_t max) {
+  if (value.size() > max) {
+    return InvalidArgument(std::string(what) + " is " + std::to_string(value.size()) +
+                           " bytes; at most " + std::to_string(max) + " are allowed");
+  }
+  return Status::Ok();
+}
+
+Status CheckAttempt(std::uint32_t attempt) {
+  if (attempt == 0) return InvalidArgument("attempt must be at least 1 (attempts count from 1)");
+  return Status::Ok();
+}
+
+// Microseconds to whole milliseconds, rounded up so a set timeout stays set.
+std::int64_t CeilMs(std::int64_t us) { return us <= 0 ? 0 : (us + 999) / 1000; }
 
 Json JsonFromNumber(double d) {
   if (std::isfinite(d) && std::trunc(d) == d && std::fabs(d) <= kMaxSafeInteger) {
@@ -162,6 +197,12 @@ Result<IngressMessage> Codec::DecodeStart(const WireMessage& msg) const {
   out.kind = IngressMessage::Kind::kStart;
   out.workflow_type = start.workflow_type();
   out.request_id = start.request_id();
+  if (start.run_timeout_ms() < 0 || start.run_timeout_ms() > kMaxRunTimeoutMs) {
+    return InvalidArgument("run_timeout_ms " + std::to_string(start.run_timeout_ms()) +
+                           " is out of range (0 = none, at most " +
+                           std::to_string(kMaxRunTimeoutMs) + ", 100 years)");
+  }
+  out.run_timeout_us = start.run_timeout_ms() * 1000;
   auto input = InputPayload(start.input());
   if (!input.ok()) return input.status();
   out.input = std::move(*input);
@@ -182,6 +223,77 @@ Result<IngressMessage> Codec::DecodeSignal(const WireMessage& msg) const {
   return out;
 }
 
+Result<IngressMessage> Codec::DecodeCancel(const WireMessage& msg, IngressKind kind) const {
+  IngressMessage out;
+  if (kind == IngressKind::kCancel) {
+    wire::CancelWorkflow cancel;
+    AION_RETURN_IF_ERROR(ParseBody(msg, &cancel));
+    out.kind = IngressMessage::Kind::kCancel;
+    out.reason = cancel.reason();
+    out.request_id = cancel.request_id();
+  } else {
+    wire::TerminateWorkflow terminate;
+    AION_RETURN_IF_ERROR(ParseBody(msg, &terminate));
+    out.kind = IngressMessage::Kind::kTerminate;
+    out.reason = terminate.reason();
+    out.request_id = terminate.request_id();
+  }
+  AION_RETURN_IF_ERROR(CheckLength("reason", out.reason, kMaxReasonBytes));
+  return out;
+}
+
+Result<IngressMessage> Codec::DecodeActivityResult(const WireMessage& msg) const {
+  wire::ActivityResult result;
+  AION_RETURN_IF_ERROR(ParseBody(msg, &result));
+  AION_RETURN_IF_ERROR(CheckToken("run_id", result.run_id(), kMaxActivityIdBytes));
+  AION_RETURN_IF_ERROR(CheckToken("activity_id", result.activity_id(), kMaxActivityIdBytes));
+  AION_RETURN_IF_ERROR(CheckAttempt(result.attempt()));
+  IngressMessage out;
+  out.kind = IngressMessage::Kind::kActivityResult;
+  out.run_id = result.run_id();
+  out.activity_id = result.activity_id();
+  out.attempt = result.attempt();
+  out.request_id = result.request_id();
+  if (result.has_failure()) {
+    if (result.has_output()) {
+      return InvalidArgument("an activity result carries either output or failure, not both");
+    }
+    const wire::ActivityError& f = result.failure();
+    AION_RETURN_IF_ERROR(CheckLength("failure.message", f.message(), kMaxFailureMessageBytes));
+    AION_RETURN_IF_ERROR(CheckLength("failure.type", f.type(), kMaxFailureTypeBytes));
+    out.activity_failed = true;
+    out.failure.set_message(f.message());
+    out.failure.set_error_type(f.type());
+    out.failure.set_non_retryable(f.non_retryable());
+    return out;
+  }
+  auto output = InputPayload(result.output());
+  if (!output.ok()) return output.status();
+  out.input = std::move(*output);
+  return out;
+}
+
+Result<ActivityHeartbeat> Codec::DecodeHeartbeat(const WireMessage& msg,
+                                                 std::string_view workflow_id) const {
+  AION_RETURN_IF_ERROR(ValidateWorkflowId(workflow_id));
+  wire::HeartbeatRequest request;
+  AION_RETURN_IF_ERROR(DecodeRequest(msg, &request));
+  AION_RETURN_IF_ERROR(CheckToken("run_id", request.run_id(), kMaxActivityIdBytes));
+  AION_RETURN_IF_ERROR(CheckToken("activity_id", request.activity_id(), kMaxActivityIdBytes));
+  AION_RETURN_IF_ERROR(CheckAttempt(request.attempt()));
+  ActivityHeartbeat out;
+  out.workflow_id = std::string(workflow_id);
+  out.run_id = request.run_id();
+  out.activity_id = request.activity_id();
+  out.attempt = request.attempt();
+  if (request.has_details()) {
+    auto details = InputPayload(request.details());
+    if (!details.ok()) return details.status();
+    out.details = std::move(*details);
+  }
+  return out;
+}
+
 Result<IngressMessage> Codec::DecodeIngress(const WireMessage& msg, std::uint64_t stream_seq,
                                             std::string_view stream_epoch) const {
   auto subject = subjects_.ParseInbox(msg.subject);
@@ -191,11 +303,25 @@ Result<IngressMessage> Codec::DecodeIngress(const WireMessage& msg, std::uint64_
     return InvalidArgument("workflow id '" + subject->workflow_id + "' belongs to partition " +
                            std::to_string(owner) + ", not " + std::to_string(subject->partition));
   }
-  if (subject->kind != IngressKind::kStart && subject->kind != IngressKind::kSignal) {
-    return InvalidArgument("ingress kind '" + std::string(IngressKindName(subject->kind)) +
-                           "' is not supported yet");
+  Result<IngressMessage> decoded = Status::Ok();
+  switch (subject->kind) {
+    case IngressKind::kStart:
+      decoded = DecodeStart(msg);
+      break;
+    case IngressKind::kSignal:
+      decoded = DecodeSignal(msg);
+      break;
+    case IngressKind::kCancel:
+    case IngressKind::kTerminate:
+      decoded = DecodeCancel(msg, subject->kind);
+      break;
+    case IngressKind::kActivityResult:
+      decoded = DecodeActivityResult(msg);
+      break;
+    default:
+      return InvalidArgument("ingress kind '" + std::string(IngressKindName(subject->kind)) +
+                             "' is not supported yet");
   }
-  auto decoded = subject->kind == IngressKind::kStart ? DecodeStart(msg) : DecodeSignal(msg);
   if (!decoded.ok()) return decoded.status();
   if (!decoded->request_id.empty()) {
     AION_RETURN_IF_ERROR(ValidateName("request_id", decoded->request_id));
@@ -230,10 +356,11 @@ std::string DedupeKey(IngressKind kind, std::string_view workflow_id, std::strin
   return "seq:" + std::string(stream_epoch) + ":" + std::to_string(stream_seq);
 }
 
-std::string EncodeMessage(const pb::Message& message, bool json) {
+std::string EncodeMessage(const pb::Message& message, bool json, bool all_fields) {
   if (!json) return message.SerializeAsString();
   pb::util::JsonPrintOptions opts;
   opts.preserve_proto_field_names = true;
+  opts.always_print_primitive_fields = all_fields;
   std::string out;
   auto status = pb::util::MessageToJsonString(message, &out, opts);
   if (status.ok()) return out;
@@ -272,8 +399,150 @@ wire::IngressReply MakeIngressReply(std::string_view workflow_id, const IngressO
   reply.set_workflow_id(std::string(workflow_id));
   reply.set_run_id(outcome.run_id);
   reply.set_duplicate(outcome.duplicate);
+  reply.set_dropped(outcome.dropped);
   if (!outcome.status.ok()) *reply.mutable_error() = ErrorFromStatus(outcome.status);
   return reply;
+}
+
+namespace {
+std::string ActivityStateName(records::PendingActivity::State state) {
+  switch (state) {
+    case records::PendingActivity::STATE_STARTED:
+      return "started";
+    case records::PendingActivity::STATE_BACKING_OFF:
+      return "backing_off";
+    default:
+      return "scheduled";
+  }
+}
+}  // namespace
+
+wire::DescribeReply MakeDescribeReply(const Description& d) {
+  const WorkflowRecord& r = d.record;
+  wire::DescribeReply reply;
+  reply.set_workflow_id(r.workflow_id());
+  reply.set_workflow_type(r.workflow_type());
+  reply.set_run_id(r.run_id());
+  reply.set_status(WorkflowStatusName(r.status()));
+  reply.set_history_length(r.head_seq());
+  reply.set_code_version(r.code_version());
+  reply.set_start_time_us(r.start_time_us());
+  reply.set_close_time_us(r.close_time_us());
+  reply.set_partition(r.partition());
+  for (const auto& t : r.timers()) {
+    auto* pt = reply.add_pending_timers();
+    pt->set_timer_id(t.timer_id());
+    pt->set_fire_at_us(t.fire_at_us());
+  }
+  for (const auto& a : r.activities()) {
+    auto* pa = reply.add_pending_activities();
+    pa->set_activity_id(a.activity_id());
+    pa->set_activity_type(a.activity_type());
+    pa->set_task_queue(a.options().task_queue());
+    pa->set_attempt(a.attempt());
+    pa->set_state(ActivityStateName(a.state()));
+    if (!a.heartbeat_details().data().empty()) {
+      *pa->mutable_heartbeat_details() = ValueFromPayload(a.heartbeat_details());
+    }
+    pa->set_last_heartbeat_us(a.last_heartbeat_us());
+    pa->set_last_failure(SanitizeUtf8(a.last_failure()));
+    pa->set_scheduled_at_us(a.scheduled_at_us());
+    pa->set_deadline_us(a.deadline_us());
+  }
+  reply.set_parked_error(d.parked_error);
+  reply.set_resident(d.resident);
+  reply.set_cancel_requested(r.cancel_requested());
+  reply.set_cancel_reason(SanitizeUtf8(r.cancel_reason()));
+  reply.set_run_deadline_us(r.run_deadline_us());
+  return reply;
+}
+
+wire::ResultReply MakeResultReply(const Result<Outcome>& outcome) {
+  wire::ResultReply reply;
+  if (!outcome.ok()) {
+    *reply.mutable_error() = ErrorFromStatus(outcome.status());
+    return reply;
+  }
+  reply.set_status(WorkflowStatusName(outcome->status));
+  reply.set_run_id(outcome->run_id);
+  if (outcome->status == WorkflowStatus::WORKFLOW_STATUS_COMPLETED) {
+    *reply.mutable_output() = ValueFromPayload(outcome->output);
+  }
+  reply.set_failure(SanitizeUtf8(outcome->failure));
+  return reply;
+}
+
+wire::HeartbeatReply MakeHeartbeatReply(const Status& engine_status) {
+  wire::HeartbeatReply reply;
+  if (engine_status.code() == StatusCode::kNotFound) {
+    reply.set_cancel_requested(true);
+  } else if (!engine_status.ok()) {
+    *reply.mutable_error() = ErrorFromStatus(engine_status);
+  }
+  return reply;
+}
+
+std::string ActivityTaskMsgId(std::string_view workflow_id, std::string_view run_id,
+                              std::string_view activity_id, std::uint32_t attempt) {
+  std::string id;
+  id.reserve(workflow_id.size() + run_id.size() + activity_id.size() + 16);
+  id.append(workflow_id).append(":").append(run_id).append(":").append(activity_id);
+  id.append(":").append(std::to_string(attempt));
+  return id;
+}
+
+namespace {
+// What a task and a cancel note need from their row, checked: the queue
+// becomes a subject token, the ids a Nats-Msg-Id.
+Status CheckTaskRow(const OutboxRow& row, OutboxRow::Kind kind, std::string_view what) {
+  if (row.kind() != kind) {
+    return InvalidArgument("outbox row '" + row.key() + "' is not " + std::string(what) + " row");
+  }
+  const records::ActivityTaskRow& t = row.task();
+  Status s = ValidateWorkflowId(row.workflow_id());
+  if (s.ok()) s = ValidateName("task queue", t.task_queue());
+  if (s.ok()) s = CheckToken("activity_id", t.activity_id(), kMaxActivityIdBytes);
+  if (s.ok()) s = CheckToken("run_id", t.run_id(), kMaxActivityIdBytes);
+  if (s.ok()) s = CheckAttempt(t.attempt());
+  if (!s.ok()) return InvalidArgument("outbox row '" + row.key() + "': " + s.message());
+  return Status::Ok();
+}
+}  // namespace
+
+Result<TaskMessage> ActivityTaskFromRow(const OutboxRow& row, const Subjects& subjects) {
+  AION_RETURN_IF_ERROR(CheckTaskRow(row, OutboxRow::KIND_ACTIVITY_TASK, "an activity task"));
+  const records::ActivityTaskRow& t = row.task();
+  TaskMessage m;
+  m.subject = subjects.Task(t.task_queue());
+  m.msg_id = ActivityTaskMsgId(row.workflow_id(), t.run_id(), t.activity_id(), t.attempt());
+  wire::ActivityTask& task = m.task;
+  task.set_workflow_id(row.workflow_id());
+  task.set_run_id(t.run_id());
+  task.set_activity_id(t.activity_id());
+  task.set_attempt(t.attempt());
+  task.set_activity_type(t.activity_type());
+  task.set_task_queue(t.task_queue());
+  *task.mutable_input() = ValueFromPayload(t.input());
+  task.set_start_to_close_ms(CeilMs(t.start_to_close_us()));
+  task.set_heartbeat_timeout_ms(CeilMs(t.heartbeat_timeout_us()));
+  task.set_scheduled_at_us(t.scheduled_at_us());
+  task.set_started_at_us(t.started_at_us());
+  task.set_result_subject(subjects.ActivityResult(row.workflow_id()));
+  task.set_heartbeat_subject(subjects.Heartbeat(row.workflow_id()));
+  return m;
+}
+
+Result<TaskCancelMessage> ActivityCancelFromRow(const OutboxRow& row, const Subjects& subjects) {
+  AION_RETURN_IF_ERROR(CheckTaskRow(row, OutboxRow::KIND_ACTIVITY_CANCEL, "an activity cancel"));
+  const records::ActivityTaskRow& t = row.task();
+  TaskCancelMessage m;
+  m.subject = subjects.TaskCancel(t.task_queue());
+  m.cancel.set_workflow_id(row.workflow_id());
+  m.cancel.set_run_id(t.run_id());
+  m.cancel.set_activity_id(t.activity_id());
+  m.cancel.set_attempt(t.attempt());
+  m.cancel.set_reason(SanitizeUtf8(t.reason().substr(0, kMaxReasonBytes)));
+  return m;
 }
 
 Result<LifecycleMessage> LifecycleFromRow(const OutboxRow& row, const Subjects& subjects) {
@@ -300,6 +569,18 @@ Result<LifecycleMessage> LifecycleFromRow(const OutboxRow& row, const Subjects& 
       event.set_event("failed");
       event.set_failure(e.workflow_failed().message());
       break;
+    case HistoryEvent::kWorkflowCancelled:
+      event.set_event("cancelled");
+      event.set_failure(e.workflow_cancelled().message());
+      break;
+    case HistoryEvent::kWorkflowTerminated: {
+      const auto& t = e.workflow_terminated();
+      event.set_event(t.timed_out() ? "timed_out" : "terminated");
+      event.set_failure(!t.reason().empty() ? t.reason()
+                        : t.timed_out()     ? "the run timeout passed"
+                                            : "");
+      break;
+    }
     default:
       return InvalidArgument("outbox row '" + row.key() + "' holds event seq " +
                              std::to_string(e.seq()) + " which is not a lifecycle event");

@@ -287,6 +287,12 @@ void Ingress::Impl::Settle(Partition& p, Delivery& d, const IngressOutcome& o, S
                            bool* committed) {
   switch (Classify(o.status.code())) {
     case Disposition::kAck:
+      if (o.dropped) {
+        // An activity result for an attempt no longer running, or a repeated
+        // cancel: nothing to record (DESIGN §4.6), nothing to retry.
+        spdlog::debug("partition {}: message {} on {} accepted, nothing recorded", p.id,
+                      d.stream_seq, d.wire.subject);
+      }
       Ack(d);
       Reply(d, MakeIngressReply(d.workflow_id, o));
       *committed = true;

@@ -15,6 +15,21 @@ NatsOutboxSink::NatsOutboxSink(NatsConnection& conn, Subjects subjects)
     : conn_(conn), subjects_(std::move(subjects)) {}
 
 Status NatsOutboxSink::Publish(const OutboxRow& row) {
+  switch (row.kind()) {
+    case OutboxRow::KIND_LIFECYCLE:
+      return PublishLifecycle(row);
+    case OutboxRow::KIND_ACTIVITY_TASK:
+      return PublishTask(row);
+    case OutboxRow::KIND_ACTIVITY_CANCEL:
+      return PublishCancel(row);
+    default:
+      spdlog::error("dropping outbox row '{}' of unknown kind {}", row.key(),
+                    static_cast<int>(row.kind()));
+      return Status::Ok();
+  }
+}
+
+Status NatsOutboxSink::PublishLifecycle(const OutboxRow& row) {
   auto message = LifecycleFromRow(row, subjects_);
   if (!message.ok()) {
     spdlog::error("dropping outbox row that cannot be published: {}", message.status().message());
@@ -27,12 +42,48 @@ Status NatsOutboxSink::Publish(const OutboxRow& row) {
     message->event.clear_input();
     message->event.clear_output();
     if (message->event.failure().size() > kMaxFailureBytes) {
-      message->event.set_failure(SanitizeUtf8(message->event.failure().substr(0, kMaxFailureBytes)));
+      message->event.set_failure(
+          SanitizeUtf8(message->event.failure().substr(0, kMaxFailureBytes)));
     }
     message->event.set_payload_omitted(true);
     data = message->event.SerializeAsString();
   }
   return JsPublish(conn_, message->subject, data, {}, row.key());
+}
+
+// JSON with every field, so an activity worker in any language needs only a
+// JSON parser; Nats-Msg-Id makes a republish of the same attempt a duplicate.
+Status NatsOutboxSink::PublishTask(const OutboxRow& row) {
+  auto task = ActivityTaskFromRow(row, subjects_);
+  if (!task.ok()) {
+    spdlog::error("dropping activity task that cannot be published: {}", task.status().message());
+    return Status::Ok();
+  }
+  const std::string data = EncodeMessage(task->task, /*json=*/true, /*all_fields=*/true);
+  if (static_cast<std::int64_t>(data.size()) > conn_.max_payload() - kHeaderRoom) {
+    // A task without its input is useless, and later rows wait behind it:
+    // drop it. The attempt ends by its start-to-close timeout, if it has one.
+    spdlog::error(
+        "dropping activity task {} ({} of workflow {}): {} bytes exceed the server's max_payload "
+        "of {}; the attempt can only end by its timeout",
+        task->msg_id, task->task.activity_type(), row.workflow_id(), data.size(),
+        conn_.max_payload());
+    return Status::Ok();
+  }
+  return JsPublish(conn_, task->subject, data, ReplyHeaders(/*json=*/true), task->msg_id);
+}
+
+// Best effort: a core publish nobody stores. Ok once the server has it.
+Status NatsOutboxSink::PublishCancel(const OutboxRow& row) {
+  auto cancel = ActivityCancelFromRow(row, subjects_);
+  if (!cancel.ok()) {
+    spdlog::error("dropping activity cancel note that cannot be published: {}",
+                  cancel.status().message());
+    return Status::Ok();
+  }
+  const std::string data = EncodeMessage(cancel->cancel, /*json=*/true, /*all_fields=*/true);
+  AION_RETURN_IF_ERROR(CorePublish(conn_, cancel->subject, data, ReplyHeaders(/*json=*/true)));
+  return conn_.Flush();
 }
 
 }  // namespace aion::bus

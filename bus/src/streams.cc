@@ -6,6 +6,8 @@
 #include <memory>
 #include <vector>
 
+#include "aion/engine/ids.h"
+
 namespace aion::bus {
 namespace {
 
@@ -79,6 +81,25 @@ Result<StreamInfoPtr> AddOrUpdateStream(jsCtx* js, jsStreamConfig& cfg, std::uin
   return StreamInfoPtr(raw);
 }
 
+// Creates or updates the durable pull consumer `cc` on `stream_name`.
+Status EnsureConsumerConfig(jsCtx* js, std::string_view stream_name, const std::string& name,
+                            jsConsumerConfig& cc) {
+  jsConsumerInfo* raw = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  const std::string stream(stream_name);
+  natsStatus s = js_GetConsumerInfo(&raw, js, stream.c_str(), name.c_str(), nullptr, &jerr);
+  ConsumerInfoPtr existing(raw);
+  raw = nullptr;
+  if (s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr) {
+    s = js_AddConsumer(&raw, js, stream.c_str(), &cc, nullptr, &jerr);
+  } else if (s == NATS_OK) {
+    s = js_UpdateConsumer(&raw, js, stream.c_str(), &cc, nullptr, &jerr);
+  }
+  ConsumerInfoPtr done(raw);
+  if (s != NATS_OK) return NatsStatus(s, "cannot create or update consumer " + name, jerr);
+  return Status::Ok();
+}
+
 Status EnsureConsumer(jsCtx* js, const std::string& name, const std::string& filter,
                       const StreamsOptions& options) {
   jsConsumerConfig cc;
@@ -91,20 +112,7 @@ Status EnsureConsumer(jsCtx* js, const std::string& name, const std::string& fil
   cc.AckWait = nanoseconds(options.ack_wait).count();
   cc.FilterSubject = filter.c_str();
   cc.MaxAckPending = options.max_ack_pending;
-  jsConsumerInfo* raw = nullptr;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  const std::string stream(kInStream);
-  natsStatus s = js_GetConsumerInfo(&raw, js, stream.c_str(), name.c_str(), nullptr, &jerr);
-  ConsumerInfoPtr existing(raw);
-  raw = nullptr;
-  if (s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr) {
-    s = js_AddConsumer(&raw, js, stream.c_str(), &cc, nullptr, &jerr);
-  } else if (s == NATS_OK) {
-    s = js_UpdateConsumer(&raw, js, stream.c_str(), &cc, nullptr, &jerr);
-  }
-  ConsumerInfoPtr done(raw);
-  if (s != NATS_OK) return NatsStatus(s, "cannot create or update consumer " + name, jerr);
-  return Status::Ok();
+  return EnsureConsumerConfig(js, kInStream, name, cc);
 }
 
 void BaseConfig(jsStreamConfig& cfg, const char* name, const char** subject,
@@ -122,16 +130,41 @@ void BaseConfig(jsStreamConfig& cfg, const char* name, const char** subject,
 
 std::string ConsumerName(std::uint32_t partition) { return "in-" + std::to_string(partition); }
 
+std::string TaskConsumerName(std::string_view task_queue) {
+  return "task-" + std::string(task_queue);
+}
+
+Status EnsureTaskConsumer(NatsConnection& conn, const Subjects& subjects,
+                          std::string_view task_queue, const TaskConsumerOptions& options) {
+  AION_RETURN_IF_ERROR(ValidateName("task queue", task_queue));
+  const std::string name = TaskConsumerName(task_queue);
+  const std::string filter = subjects.Task(task_queue);
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = name.c_str();
+  cc.Description = "Aion activity task queue";
+  cc.DeliverPolicy = js_DeliverAll;
+  cc.AckPolicy = js_AckExplicit;
+  cc.ReplayPolicy = js_ReplayInstant;
+  cc.AckWait = nanoseconds(options.ack_wait).count();
+  cc.FilterSubject = filter.c_str();
+  cc.MaxAckPending = options.max_ack_pending;
+  cc.MaxDeliver = options.max_deliver;
+  return EnsureConsumerConfig(conn.js(), kTasksStream, name, cc);
+}
+
 Result<StreamsInfo> EnsureStreams(NatsConnection& conn, const Subjects& subjects,
                                   const StreamsOptions& options) {
   if (options.partitions == 0) return InvalidArgument("the partition count must be at least 1");
-  const std::string in_name(kInStream), evt_name(kEventsStream), dlq_name(kDlqStream);
+  const std::string in_name(kInStream), evt_name(kEventsStream), dlq_name(kDlqStream),
+      tasks_name(kTasksStream);
   const std::string in_subject = subjects.InboxAll(), evt_subject = subjects.EventsAll(),
-                    dlq_subject = subjects.DlqAll();
+                    dlq_subject = subjects.DlqAll(), tasks_subject = subjects.TasksAll();
   const std::string description = InDescription(options.partitions);
   const char* in_subjects[] = {in_subject.c_str()};
   const char* evt_subjects[] = {evt_subject.c_str()};
   const char* dlq_subjects[] = {dlq_subject.c_str()};
+  const char* tasks_subjects[] = {tasks_subject.c_str()};
 
   jsStreamConfig in;
   BaseConfig(in, in_name.c_str(), in_subjects, options);
@@ -157,6 +190,15 @@ Result<StreamsInfo> EnsureStreams(NatsConnection& conn, const Subjects& subjects
   dlq.MaxBytes = options.dlq_max_bytes;
   auto dlq_info = AddOrUpdateStream(conn.js(), dlq, options.partitions);
   if (!dlq_info.ok()) return dlq_info.status();
+
+  // Activity tasks: one subject per queue, each read by its queue's durable
+  // consumer; <prefix>.task.<queue>.cancel (core NATS) is not captured.
+  jsStreamConfig tasks;
+  BaseConfig(tasks, tasks_name.c_str(), tasks_subjects, options);
+  tasks.Description = "Aion activity tasks, one subject per task queue";
+  tasks.Retention = js_WorkQueuePolicy;
+  auto tasks_info = AddOrUpdateStream(conn.js(), tasks, options.partitions);
+  if (!tasks_info.ok()) return tasks_info.status();
 
   for (std::uint32_t p = 0; p < options.partitions; ++p) {
     AION_RETURN_IF_ERROR(

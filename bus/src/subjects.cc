@@ -172,6 +172,22 @@ std::string Subjects::Dlq(std::string_view kind) const { return Join("dlq", kind
 
 std::string Subjects::DlqAll() const { return Join("dlq", ">"); }
 
+std::string Subjects::Task(std::string_view task_queue) const { return Join("task", task_queue); }
+
+std::string Subjects::TasksAll() const { return Join("task", "*"); }
+
+std::string Subjects::TaskCancel(std::string_view task_queue) const {
+  return Join("task", std::string(task_queue) + ".cancel");
+}
+
+std::string Subjects::ActivityResult(std::string_view id) const {
+  return Workflow(id, IngressKind::kActivityResult);
+}
+
+std::string Subjects::Heartbeat(std::string_view id) const {
+  return Request(id, ApiOp::kHeartbeat);
+}
+
 Result<IngressSubject> Subjects::ParseWorkflow(std::string_view subject) const {
   auto tokens = TokensAfter(subject, prefix_, "wf", 2);
   if (!tokens.ok()) return tokens.status();
@@ -220,6 +236,13 @@ Result<EventSubject> Subjects::ParseEvent(std::string_view subject) const {
   AION_RETURN_IF_ERROR(ValidateName("event", (*tokens)[2]));
   return EventSubject{std::string((*tokens)[0]), std::string((*tokens)[1]),
                       std::string((*tokens)[2])};
+}
+
+Result<std::string> Subjects::ParseTask(std::string_view subject) const {
+  auto tokens = TokensAfter(subject, prefix_, "task", 1);
+  if (!tokens.ok()) return tokens.status();
+  AION_RETURN_IF_ERROR(ValidateName("task queue", (*tokens)[0]));
+  return std::string((*tokens)[0]);
 }
 
 }  // namespace aion::bus

@@ -179,8 +179,11 @@ BOOST_AUTO_TEST_CASE(invalid_subjects_and_kinds_are_invalid_argument) {
                 "does not start with");
   ExpectInvalid(codec.DecodeIngress(JsonMsg(In("w", "launch"), body)).status(),
                 "unknown ingress kind 'launch'");
-  for (const char* later : {"signal_with_start", "cancel", "terminate", "activity_result"}) {
-    ExpectInvalid(codec.DecodeIngress(JsonMsg(In("w", later), body)).status(), "not supported yet");
+  ExpectInvalid(codec.DecodeIngress(JsonMsg(In("w", "signal_with_start"), body)).status(),
+                "not supported yet");
+  // Kinds that are supported check their own body: a start body is not one.
+  for (const char* kind : {"cancel", "terminate", "activity_result"}) {
+    ExpectInvalid(codec.DecodeIngress(JsonMsg(In("w", kind), body)).status(), "workflow_type");
   }
   const std::uint32_t wrong = (PartitionOf("w", kP) + 1) % kP;
   ExpectInvalid(
@@ -339,6 +342,537 @@ BOOST_AUTO_TEST_CASE(error_text_quoting_bad_input_stays_valid_utf8) {
   BOOST_TEST(error.message().size() < 1000u);
 }
 
+// ---- run timeout, cancel, terminate ----
+
+BOOST_AUTO_TEST_CASE(start_carries_its_run_timeout_in_microseconds) {
+  Codec codec;
+  auto none = codec.DecodeIngress(JsonMsg(In("w", "start"), R"({"workflow_type":"noop"})"));
+  BOOST_REQUIRE(none.ok());
+  BOOST_TEST(none->run_timeout_us == 0);
+  auto json = codec.DecodeIngress(
+      JsonMsg(In("w", "start"), R"({"workflow_type":"noop","run_timeout_ms":1500})"));
+  BOOST_REQUIRE(json.ok());
+  BOOST_TEST(json->run_timeout_us == 1'500'000);
+  wire::StartWorkflow start;
+  start.set_workflow_type("noop");
+  start.set_run_timeout_ms(30000);
+  auto binary = codec.DecodeIngress(Binary(In("w", "start"), start.SerializeAsString()));
+  BOOST_REQUIRE(binary.ok());
+  BOOST_TEST(binary->run_timeout_us == 30'000'000);
+  start.set_run_timeout_ms(-1);
+  ExpectInvalid(codec.DecodeIngress(Binary(In("w", "start"), start.SerializeAsString())).status(),
+                "run_timeout_ms -1 is out of range");
+  start.set_run_timeout_ms(kMaxRunTimeoutMs + 1);
+  ExpectInvalid(codec.DecodeIngress(Binary(In("w", "start"), start.SerializeAsString())).status(),
+                "out of range");
+  // The largest allowed timeout does not overflow once in microseconds.
+  start.set_run_timeout_ms(kMaxRunTimeoutMs);
+  auto longest = codec.DecodeIngress(Binary(In("w", "start"), start.SerializeAsString()));
+  BOOST_REQUIRE(longest.ok());
+  BOOST_TEST(longest->run_timeout_us == kMaxRunTimeoutMs * 1000);
+  ExpectInvalid(codec
+                    .DecodeIngress(JsonMsg(In("w", "start"),
+                                           R"({"workflow_type":"noop","run_timeout_ms":"x"})"))
+                    .status(),
+                "JSON");
+}
+
+BOOST_AUTO_TEST_CASE(cancel_and_terminate_decode_from_binary_and_json) {
+  Codec codec;
+  wire::CancelWorkflow cancel;
+  cancel.set_reason("customer asked");
+  cancel.set_request_id("c-1");
+  wire::TerminateWorkflow terminate;
+  terminate.set_reason("stuck");
+  terminate.set_request_id("t-1");
+  struct Case {
+    std::string kind;
+    IngressMessage::Kind expected;
+    std::string binary, json, reason, key;
+  };
+  for (const Case& c :
+       {Case{"cancel", IngressMessage::Kind::kCancel, cancel.SerializeAsString(),
+             R"({"reason":"customer asked","request_id":"c-1"})", "customer asked",
+             "cancel:w-1:c-1"},
+        Case{"terminate", IngressMessage::Kind::kTerminate, terminate.SerializeAsString(),
+             R"({"reason":"stuck","request_id":"t-1"})", "stuck", "terminate:w-1:t-1"}}) {
+    BOOST_TEST_CONTEXT("kind " << c.kind) {
+      auto from_binary = codec.DecodeIngress(Binary(In("w-1", c.kind), c.binary));
+      auto from_json = codec.DecodeIngress(JsonMsg(In("w-1", c.kind), c.json));
+      BOOST_REQUIRE_MESSAGE(from_binary.ok(), from_binary.status().ToString());
+      BOOST_REQUIRE_MESSAGE(from_json.ok(), from_json.status().ToString());
+      for (const auto* m : {&*from_binary, &*from_json}) {
+        BOOST_TEST((m->kind == c.expected));
+        BOOST_TEST(m->workflow_id == "w-1");
+        BOOST_TEST(m->reason == c.reason);
+        BOOST_TEST(m->dedupe_key == c.key);
+      }
+      // Everything is optional: an empty body is a cancel without a reason,
+      // deduplicated by its stream sequence.
+      auto bare = codec.DecodeIngress(Binary(In("w-1", c.kind), ""), 7, "99");
+      BOOST_REQUIRE(bare.ok());
+      BOOST_TEST(bare->reason.empty());
+      BOOST_TEST(bare->dedupe_key == "seq:99:7");
+      auto by_msg_id = codec.DecodeIngress(
+          WireMessage{In("w-1", c.kind), {{"Nats-Msg-Id", "m-5"}}, ""}, 7, "99");
+      BOOST_REQUIRE(by_msg_id.ok());
+      BOOST_TEST(by_msg_id->dedupe_key == "msgid:" + c.kind + ":w-1:m-5");
+
+      const std::string subject = In("w-1", c.kind);
+      ExpectInvalid(codec.DecodeIngress(Binary(subject, "\xff\xff\xff garbage")).status(),
+                    "not a valid");
+      ExpectInvalid(codec.DecodeIngress(JsonMsg(subject, "{")).status(), "JSON");
+      ExpectInvalid(codec.DecodeIngress(JsonMsg(subject, R"({"reason":5})")).status(), "JSON");
+      ExpectInvalid(codec.DecodeIngress(JsonMsg(subject, R"({"reason":"x","why":1})")).status(),
+                    "why");
+      ExpectInvalid(codec.DecodeIngress(JsonMsg(subject, R"({"request_id":"a b"})")).status(),
+                    "request_id");
+      ExpectInvalid(
+          codec
+              .DecodeIngress(
+                  JsonMsg(subject, Json{{"reason", std::string(kMaxReasonBytes + 1, 'r')}}.dump()))
+              .status(),
+          "reason is 4097 bytes");
+      BOOST_TEST(codec
+                     .DecodeIngress(JsonMsg(
+                         subject, Json{{"reason", std::string(kMaxReasonBytes, 'r')}}.dump()))
+                     .ok());
+      ExpectInvalid(
+          codec.DecodeIngress(JsonMsg(subject, "[" + std::string(60, '[') + "]")).status(),
+          "levels deep");
+    }
+  }
+}
+
+// ---- activity results ----
+
+wire::ActivityResult SampleResult() {
+  wire::ActivityResult r;
+  r.set_run_id("0123456789abcdef0123456789abcdef");
+  r.set_activity_id("#3");
+  r.set_attempt(2);
+  ValueFromJson(Json{{"charged", 12.5}}, r.mutable_output());
+  return r;
+}
+
+BOOST_AUTO_TEST_CASE(activity_results_decode_from_binary_and_json) {
+  Codec codec;
+  const std::string subject = In("order-7", "activity_result");
+  auto from_binary =
+      codec.DecodeIngress(Binary(subject, SampleResult().SerializeAsString()), 3, "e");
+  auto from_json = codec.DecodeIngress(
+      JsonMsg(
+          subject,
+          R"({"run_id":"0123456789abcdef0123456789abcdef","activity_id":"#3","attempt":2,"output":{"charged":12.5}})"),
+      3, "e");
+  BOOST_REQUIRE_MESSAGE(from_binary.ok(), from_binary.status().ToString());
+  BOOST_REQUIRE_MESSAGE(from_json.ok(), from_json.status().ToString());
+  for (const auto* m : {&*from_binary, &*from_json}) {
+    BOOST_TEST((m->kind == IngressMessage::Kind::kActivityResult));
+    BOOST_TEST(m->workflow_id == "order-7");
+    BOOST_TEST(m->run_id == "0123456789abcdef0123456789abcdef");
+    BOOST_TEST(m->activity_id == "#3");
+    BOOST_TEST(m->attempt == 2u);
+    BOOST_TEST(!m->activity_failed);
+    BOOST_TEST(m->input.encoding() == "json/plain");
+    BOOST_TEST((*ParseJsonPayload(m->input) == Json{{"charged", 12.5}}));
+    BOOST_TEST(m->dedupe_key == "seq:e:3");
+  }
+  // No output at all is a result of JSON null (an activity returning nothing).
+  auto empty_output = codec.DecodeIngress(
+      JsonMsg(subject, R"({"run_id":"r","activity_id":"a","attempt":1,"request_id":"x-1"})"));
+  BOOST_REQUIRE(empty_output.ok());
+  BOOST_TEST(empty_output->input.data() == "null");
+  BOOST_TEST(empty_output->dedupe_key == "activity_result:order-7:x-1");
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_activity_result_carries_its_failure) {
+  Codec codec;
+  const std::string subject = In("order-7", "activity_result");
+  auto failed = codec.DecodeIngress(JsonMsg(
+      subject,
+      R"({"run_id":"r1","activity_id":"#1","attempt":3,"failure":{"message":"card declined","type":"PaymentError","non_retryable":true}})"));
+  BOOST_REQUIRE_MESSAGE(failed.ok(), failed.status().ToString());
+  BOOST_TEST(failed->activity_failed);
+  BOOST_TEST(failed->failure.message() == "card declined");
+  BOOST_TEST(failed->failure.error_type() == "PaymentError");
+  BOOST_TEST(failed->failure.non_retryable());
+  BOOST_TEST(failed->attempt == 3u);
+  // An empty failure object still means "failed".
+  auto bare = codec.DecodeIngress(
+      JsonMsg(subject, R"({"run_id":"r1","activity_id":"#1","attempt":1,"failure":{}})"));
+  BOOST_REQUIRE(bare.ok());
+  BOOST_TEST(bare->activity_failed);
+  BOOST_TEST(!bare->failure.non_retryable());
+  wire::ActivityResult binary = SampleResult();
+  binary.clear_output();
+  binary.mutable_failure()->set_message("timeout talking to bank");
+  auto from_binary = codec.DecodeIngress(Binary(subject, binary.SerializeAsString()));
+  BOOST_REQUIRE(from_binary.ok());
+  BOOST_TEST(from_binary->activity_failed);
+  BOOST_TEST(from_binary->failure.message() == "timeout talking to bank");
+}
+
+BOOST_AUTO_TEST_CASE(malformed_activity_results_are_invalid_argument) {
+  Codec codec(Subjects(), CodecOptions{.max_payload_bytes = 4096, .partitions = kP});
+  const std::string subject = In("w", "activity_result");
+  auto json = [&](const std::string& body) { return codec.DecodeIngress(JsonMsg(subject, body)); };
+  ExpectInvalid(json("{").status(), "not valid ActivityResult JSON");
+  ExpectInvalid(json("").status(), "JSON");
+  ExpectInvalid(json("[1]").status(), "JSON");
+  ExpectInvalid(codec.DecodeIngress(Binary(subject, "\xff\xff\xff\xff")).status(),
+                "not a valid ActivityResult protobuf");
+  ExpectInvalid(codec.DecodeIngress(Binary(subject, "")).status(), "run_id is empty");
+  ExpectInvalid(json(R"({"activity_id":"a","attempt":1})").status(), "run_id is empty");
+  ExpectInvalid(json(R"({"run_id":"r","attempt":1})").status(), "activity_id is empty");
+  ExpectInvalid(json(R"({"run_id":"r","activity_id":"a"})").status(), "attempt must be at least 1");
+  ExpectInvalid(json(R"({"run_id":"r","activity_id":"a","attempt":0})").status(),
+                "attempt must be at least 1");
+  ExpectInvalid(json(R"({"run_id":"r","activity_id":"a","attempt":-1})").status(), "JSON");
+  ExpectInvalid(json(R"({"run_id":"r","activity_id":"a","attempt":"two"})").status(), "JSON");
+  ExpectInvalid(json(R"({"run_id":5,"activity_id":"a","attempt":1})").status(), "JSON");
+  ExpectInvalid(json(R"({"run_id":"r","activity_id":"a","attempt":1,"failure":"bad"})").status(),
+                "JSON");
+  ExpectInvalid(json(R"({"run_id":"r","activity_id":"a","attempt":1,"extra":1})").status(),
+                "extra");
+  ExpectInvalid(json(R"({"run_id":"has space","activity_id":"a","attempt":1})").status(),
+                "run_id contains an invalid character");
+  ExpectInvalid(json(R"({"run_id":"r","activity_id":"a\n","attempt":1})").status(),
+                "activity_id contains an invalid character");
+  ExpectInvalid(json(Json{{"run_id", "r"},
+                          {"activity_id", std::string(kMaxActivityIdBytes + 1, 'a')},
+                          {"attempt", 1}}
+                         .dump())
+                    .status(),
+                "activity_id is 257 bytes");
+  ExpectInvalid(
+      json(R"({"run_id":"r","activity_id":"a","attempt":1,"request_id":"no/slash"})").status(),
+      "request_id");
+  ExpectInvalid(
+      json(R"({"run_id":"r","activity_id":"a","attempt":1,"output":1,"failure":{"message":"x"}})")
+          .status(),
+      "either output or failure");
+  // Oversized: the body, and an output that grows past the limit as JSON text.
+  ExpectInvalid(json(Json{{"run_id", "r"},
+                          {"activity_id", "a"},
+                          {"attempt", 1},
+                          {"output", std::string(5000, 'x')}}
+                         .dump())
+                    .status(),
+                "exceeds the limit of 4096 bytes");
+  wire::ActivityResult grows = SampleResult();
+  auto* list = grows.mutable_output()->mutable_list_value();
+  for (int i = 0; i < 300; ++i) list->add_values()->set_number_value(0.1234567891234);
+  BOOST_REQUIRE(grows.ByteSizeLong() < 4096);
+  ExpectInvalid(codec.DecodeIngress(Binary(subject, grows.SerializeAsString())).status(),
+                "input of");
+  Codec roomy;
+  ExpectInvalid(
+      roomy
+          .DecodeIngress(JsonMsg(subject, Json{{"run_id", "r"},
+                                               {"activity_id", "a"},
+                                               {"attempt", 1},
+                                               {"failure", {{"message", std::string(40000, 'm')}}}}
+                                              .dump()))
+          .status(),
+      "failure.message is 40000 bytes");
+  ExpectInvalid(
+      roomy
+          .DecodeIngress(JsonMsg(subject, Json{{"run_id", "r"},
+                                               {"activity_id", "a"},
+                                               {"attempt", 1},
+                                               {"failure", {{"type", std::string(300, 't')}}}}
+                                              .dump()))
+          .status(),
+      "failure.type is 300 bytes");
+  // Deep nesting is refused before parsing.
+  std::string deep = R"({"run_id":"r","activity_id":"a","attempt":1,"output":)" +
+                     std::string(100, '[') + std::string(100, ']') + "}";
+  ExpectInvalid(roomy.DecodeIngress(JsonMsg(subject, deep)).status(), "101 levels deep");
+  // Invalid UTF-8 inside a JSON string.
+  ExpectInvalid(json("{\"run_id\":\"r\",\"activity_id\":\"\xc3\",\"attempt\":1}").status(), "JSON");
+}
+
+// ---- heartbeats ----
+
+BOOST_AUTO_TEST_CASE(heartbeats_decode_and_validate) {
+  Codec codec(Subjects(), CodecOptions{.max_payload_bytes = 2048, .partitions = kP});
+  wire::HeartbeatRequest req;
+  req.set_run_id("r1");
+  req.set_activity_id("#2");
+  req.set_attempt(4);
+  ValueFromJson(Json{{"done", 40}}, req.mutable_details());
+  auto binary = codec.DecodeHeartbeat(Binary("s", req.SerializeAsString()), "w-1");
+  BOOST_REQUIRE_MESSAGE(binary.ok(), binary.status().ToString());
+  BOOST_TEST(binary->workflow_id == "w-1");
+  BOOST_TEST(binary->run_id == "r1");
+  BOOST_TEST(binary->activity_id == "#2");
+  BOOST_TEST(binary->attempt == 4u);
+  BOOST_TEST((*ParseJsonPayload(binary->details) == Json{{"done", 40}}));
+  auto json = codec.DecodeHeartbeat(
+      JsonMsg("s", R"({"run_id":"r1","activity_id":"#2","attempt":4})"), "w-1");
+  BOOST_REQUIRE(json.ok());
+  BOOST_TEST(json->details.data().empty());  // no details: nothing recorded
+
+  ExpectInvalid(codec.DecodeHeartbeat(Binary("s", ""), "w-1").status(), "run_id is empty");
+  ExpectInvalid(codec.DecodeHeartbeat(JsonMsg("s", "{"), "w-1").status(), "JSON");
+  ExpectInvalid(codec.DecodeHeartbeat(Binary("s", "\xff\xff"), "w-1").status(), "not a valid");
+  ExpectInvalid(
+      codec.DecodeHeartbeat(JsonMsg("s", R"({"run_id":"r","activity_id":"a","attempt":0})"), "w-1")
+          .status(),
+      "attempt must be at least 1");
+  ExpectInvalid(
+      codec.DecodeHeartbeat(JsonMsg("s", R"({"run_id":"r","attempt":1})"), "w-1").status(),
+      "activity_id is empty");
+  ExpectInvalid(
+      codec
+          .DecodeHeartbeat(JsonMsg("s", R"({"run_id":"r","activity_id":"a","attempt":1,"x":1})"),
+                           "w-1")
+          .status(),
+      "x");
+  ExpectInvalid(codec
+                    .DecodeHeartbeat(JsonMsg("s", Json{{"run_id", "r"},
+                                                       {"activity_id", "a"},
+                                                       {"attempt", 1},
+                                                       {"details", std::string(3000, 'd')}}
+                                                      .dump()),
+                                     "w-1")
+                    .status(),
+                "exceeds the limit");
+  ExpectInvalid(codec
+                    .DecodeHeartbeat(
+                        JsonMsg("s", R"({"run_id":"r","activity_id":"a","attempt":1})"), "bad id")
+                    .status(),
+                "invalid character");
+}
+
+BOOST_AUTO_TEST_CASE(heartbeat_replies_tell_the_worker_to_stop_or_go_on) {
+  wire::HeartbeatReply ok = MakeHeartbeatReply(Status::Ok());
+  BOOST_TEST(!ok.cancel_requested());
+  BOOST_TEST(!ok.has_error());
+  wire::HeartbeatReply gone = MakeHeartbeatReply(NotFound("attempt 2 of #1 is not running"));
+  BOOST_TEST(gone.cancel_requested());
+  BOOST_TEST(!gone.has_error());
+  wire::HeartbeatReply bad = MakeHeartbeatReply(InvalidArgument("no"));
+  BOOST_TEST(!bad.cancel_requested());
+  BOOST_TEST(bad.error().code() == "invalid_argument");
+  wire::HeartbeatReply busy = MakeHeartbeatReply(Unavailable("disk"));
+  BOOST_TEST(busy.error().code() == "unavailable");
+  BOOST_TEST(Json::parse(EncodeMessage(gone, true))["cancel_requested"] == true);
+}
+
+// ---- outbox rows for activity workers ----
+
+OutboxRow TaskRow(OutboxRow::Kind kind = OutboxRow::KIND_ACTIVITY_TASK) {
+  OutboxRow row;
+  row.set_key("order-7/00000000000000000004");
+  row.set_kind(kind);
+  row.set_workflow_id("order-7");
+  row.set_workflow_type("order");
+  auto* t = row.mutable_task();
+  t->set_run_id("run-1");
+  t->set_activity_id("#1");
+  t->set_attempt(2);
+  t->set_activity_type("charge");
+  t->set_task_queue("payments");
+  *t->mutable_input() = JsonPayload(Json{{"amount", 12}, {"big", 9007199254740991}});
+  t->set_start_to_close_us(10'000'000);
+  t->set_heartbeat_timeout_us(1'500);  // rounds up to 2 ms, never down to "none"
+  t->set_scheduled_at_us(1'700'000'000'000'000);
+  t->set_started_at_us(1'700'000'000'100'000);
+  t->set_reason("workflow cancelled");
+  return row;
+}
+
+BOOST_AUTO_TEST_CASE(activity_tasks_come_from_outbox_rows_as_json_with_every_field) {
+  Subjects subjects;
+  auto m = ActivityTaskFromRow(TaskRow(), subjects);
+  BOOST_REQUIRE_MESSAGE(m.ok(), m.status().ToString());
+  BOOST_TEST(m->subject == "aion.task.payments");
+  BOOST_TEST(m->msg_id == "order-7:run-1:#1:2");
+  const Json j = Json::parse(EncodeMessage(m->task, /*json=*/true, /*all_fields=*/true));
+  BOOST_TEST(j["workflow_id"] == "order-7");
+  BOOST_TEST(j["run_id"] == "run-1");
+  BOOST_TEST(j["activity_id"] == "#1");
+  BOOST_TEST(j["attempt"] == 2);
+  BOOST_TEST(j["activity_type"] == "charge");
+  BOOST_TEST(j["task_queue"] == "payments");
+  BOOST_TEST((j["input"] == Json{{"amount", 12}, {"big", 9007199254740991}}));
+  BOOST_TEST(j["start_to_close_ms"] == "10000");  // int64: a string in the JSON mapping
+  BOOST_TEST(j["heartbeat_timeout_ms"] == "2");
+  BOOST_TEST(j["scheduled_at_us"] == "1700000000000000");
+  BOOST_TEST(j["started_at_us"] == "1700000000100000");
+  BOOST_TEST(j["result_subject"] == "aion.wf.order-7.activity_result");
+  BOOST_TEST(j["heartbeat_subject"] == "aion.req.order-7.heartbeat");
+  BOOST_TEST(j.size() == 13u);
+  // Every field is there even at its default, so workers need no defaults table.
+  OutboxRow no_timeouts = TaskRow();
+  no_timeouts.mutable_task()->set_start_to_close_us(0);
+  no_timeouts.mutable_task()->set_heartbeat_timeout_us(0);
+  auto plain = ActivityTaskFromRow(no_timeouts, subjects);
+  BOOST_REQUIRE(plain.ok());
+  const Json p = Json::parse(EncodeMessage(plain->task, true, true));
+  BOOST_TEST(p["start_to_close_ms"] == "0");
+  BOOST_TEST(p["heartbeat_timeout_ms"] == "0");
+  // The JSON parses back into the same message (what a worker in C++ would do).
+  wire::ActivityTask back;
+  BOOST_TEST(Codec().DecodeRequest(WireMessage{"s", kJson, j.dump()}, &back).ok());
+  BOOST_TEST(back.SerializeAsString() == m->task.SerializeAsString());
+  // Another prefix changes every subject.
+  auto acme = ActivityTaskFromRow(TaskRow(), Subjects("acme"));
+  BOOST_REQUIRE(acme.ok());
+  BOOST_TEST(acme->subject == "acme.task.payments");
+  BOOST_TEST(acme->task.result_subject() == "acme.wf.order-7.activity_result");
+  BOOST_TEST(acme->task.heartbeat_subject() == "acme.req.order-7.heartbeat");
+}
+
+BOOST_AUTO_TEST_CASE(activity_task_rows_that_cannot_be_sent_are_invalid_argument) {
+  Subjects subjects;
+  ExpectInvalid(ActivityTaskFromRow(TaskRow(OutboxRow::KIND_LIFECYCLE), subjects).status(),
+                "is not an activity task row");
+  ExpectInvalid(ActivityTaskFromRow(TaskRow(OutboxRow::KIND_ACTIVITY_CANCEL), subjects).status(),
+                "is not an activity task row");
+  for (const char* queue : {"", "a.b", "q*", ">", "has space"}) {
+    OutboxRow row = TaskRow();
+    row.mutable_task()->set_task_queue(queue);
+    ExpectInvalid(ActivityTaskFromRow(row, subjects).status(), "task queue");
+  }
+  OutboxRow no_attempt = TaskRow();
+  no_attempt.mutable_task()->set_attempt(0);
+  ExpectInvalid(ActivityTaskFromRow(no_attempt, subjects).status(), "attempt");
+  OutboxRow no_activity = TaskRow();
+  no_activity.mutable_task()->clear_activity_id();
+  ExpectInvalid(ActivityTaskFromRow(no_activity, subjects).status(), "activity_id is empty");
+  OutboxRow bad_id = TaskRow();
+  bad_id.set_workflow_id("a.b");
+  ExpectInvalid(ActivityTaskFromRow(bad_id, subjects).status(), "invalid character");
+}
+
+BOOST_AUTO_TEST_CASE(activity_cancel_notes_come_from_outbox_rows) {
+  Subjects subjects;
+  auto m = ActivityCancelFromRow(TaskRow(OutboxRow::KIND_ACTIVITY_CANCEL), subjects);
+  BOOST_REQUIRE_MESSAGE(m.ok(), m.status().ToString());
+  BOOST_TEST(m->subject == "aion.task.payments.cancel");
+  const Json j = Json::parse(EncodeMessage(m->cancel, true, true));
+  BOOST_TEST((j == Json{{"workflow_id", "order-7"},
+                        {"run_id", "run-1"},
+                        {"activity_id", "#1"},
+                        {"attempt", 2},
+                        {"reason", "workflow cancelled"}}));
+  ExpectInvalid(ActivityCancelFromRow(TaskRow(), subjects).status(), "not an activity cancel row");
+  OutboxRow bad = TaskRow(OutboxRow::KIND_ACTIVITY_CANCEL);
+  bad.mutable_task()->set_task_queue("x.y");
+  ExpectInvalid(ActivityCancelFromRow(bad, subjects).status(), "task queue");
+}
+
+BOOST_AUTO_TEST_CASE(cancelled_terminated_and_timed_out_runs_have_lifecycle_events) {
+  Subjects subjects;
+  HistoryEvent cancelled;
+  cancelled.set_seq(9);
+  cancelled.set_run_id("run-1");
+  cancelled.mutable_workflow_cancelled()->set_message("customer asked");
+  auto m = LifecycleFromRow(Row(cancelled), subjects);
+  BOOST_REQUIRE(m.ok());
+  BOOST_TEST(m->subject == "aion.evt.noop.w-1.cancelled");
+  BOOST_TEST(m->event.event() == "cancelled");
+  BOOST_TEST(m->event.failure() == "customer asked");
+
+  HistoryEvent terminated;
+  terminated.mutable_workflow_terminated()->set_reason("stuck");
+  m = LifecycleFromRow(Row(terminated), subjects);
+  BOOST_REQUIRE(m.ok());
+  BOOST_TEST(m->subject == "aion.evt.noop.w-1.terminated");
+  BOOST_TEST(m->event.failure() == "stuck");
+
+  HistoryEvent timed_out;
+  timed_out.mutable_workflow_terminated()->set_timed_out(true);
+  m = LifecycleFromRow(Row(timed_out), subjects);
+  BOOST_REQUIRE(m.ok());
+  BOOST_TEST(m->subject == "aion.evt.noop.w-1.timed_out");
+  BOOST_TEST(m->event.event() == "timed_out");
+  BOOST_TEST(m->event.failure() == "the run timeout passed");
+
+  HistoryEvent requested;
+  requested.mutable_workflow_cancel_requested()->set_reason("x");
+  ExpectInvalid(LifecycleFromRow(Row(requested), subjects).status(), "not a lifecycle event");
+}
+
+BOOST_AUTO_TEST_CASE(describe_shows_pending_activities_and_cancel_requests) {
+  Description d;
+  WorkflowRecord& r = d.record;
+  r.set_workflow_id("order-7");
+  r.set_workflow_type("order");
+  r.set_run_id("run-1");
+  r.set_status(WorkflowStatus::WORKFLOW_STATUS_RUNNING);
+  r.set_cancel_requested(true);
+  r.set_cancel_reason("customer asked");
+  r.set_run_deadline_us(5'000'000);
+  auto* a = r.add_activities();
+  a->set_activity_id("#1");
+  a->set_activity_type("charge");
+  a->mutable_options()->set_task_queue("payments");
+  a->set_attempt(3);
+  a->set_state(records::PendingActivity::STATE_BACKING_OFF);
+  a->set_last_failure("card declined");
+  a->set_scheduled_at_us(100);
+  a->set_deadline_us(200);
+  auto* b = r.add_activities();
+  b->set_activity_id("#2");
+  b->set_activity_type("echo");
+  b->set_attempt(1);
+  b->set_state(records::PendingActivity::STATE_STARTED);
+  *b->mutable_heartbeat_details() = JsonPayload(Json{{"progress", 0.5}});
+  b->set_last_heartbeat_us(150);
+  wire::DescribeReply reply = MakeDescribeReply(d);
+  BOOST_TEST(reply.status() == "running");
+  BOOST_TEST(reply.cancel_requested());
+  BOOST_TEST(reply.cancel_reason() == "customer asked");
+  BOOST_TEST(reply.run_deadline_us() == 5'000'000);
+  BOOST_REQUIRE(reply.pending_activities_size() == 2);
+  const auto& pa = reply.pending_activities(0);
+  BOOST_TEST(pa.activity_id() == "#1");
+  BOOST_TEST(pa.activity_type() == "charge");
+  BOOST_TEST(pa.task_queue() == "payments");
+  BOOST_TEST(pa.attempt() == 3u);
+  BOOST_TEST(pa.state() == "backing_off");
+  BOOST_TEST(pa.last_failure() == "card declined");
+  BOOST_TEST(pa.scheduled_at_us() == 100);
+  BOOST_TEST(pa.deadline_us() == 200);
+  BOOST_TEST(!pa.has_heartbeat_details());
+  const auto& pb2 = reply.pending_activities(1);
+  BOOST_TEST(pb2.state() == "started");
+  BOOST_TEST(pb2.task_queue().empty());  // local
+  BOOST_TEST((JsonFromValue(pb2.heartbeat_details()) == Json{{"progress", 0.5}}));
+  BOOST_TEST(pb2.last_heartbeat_us() == 150);
+  const Json j = Json::parse(EncodeMessage(reply, true));
+  BOOST_TEST(j["pending_activities"][0]["state"] == "backing_off");
+  BOOST_TEST(j["cancel_requested"] == true);
+
+  for (auto [status, name] : {std::pair{WorkflowStatus::WORKFLOW_STATUS_CANCELLED, "cancelled"},
+                              std::pair{WorkflowStatus::WORKFLOW_STATUS_TERMINATED, "terminated"},
+                              std::pair{WorkflowStatus::WORKFLOW_STATUS_TIMED_OUT, "timed_out"}}) {
+    r.set_status(status);
+    BOOST_TEST(MakeDescribeReply(d).status() == name);
+    Outcome o;
+    o.status = status;
+    o.run_id = "run-1";
+    o.failure = "why";
+    wire::ResultReply result = MakeResultReply(o);
+    BOOST_TEST(result.status() == name);
+    BOOST_TEST(result.failure() == "why");
+    BOOST_TEST(!result.has_output());
+  }
+  BOOST_TEST(MakeResultReply(Result<Outcome>(NotFound("x"))).error().code() == "not_found");
+}
+
+BOOST_AUTO_TEST_CASE(ingress_replies_say_when_nothing_was_recorded) {
+  IngressOutcome dropped;
+  dropped.run_id = "r1";
+  dropped.dropped = true;
+  auto j = Json::parse(EncodeMessage(MakeIngressReply("w-1", dropped), true));
+  BOOST_TEST(j["dropped"] == true);
+  BOOST_TEST(!j.contains("error"));
+}
 }  // namespace
 BOOST_AUTO_TEST_CASE(json_nested_too_deep_is_refused_before_parsing) {
   Codec codec;

@@ -22,6 +22,27 @@ BOOST_AUTO_TEST_CASE(builds_every_subject_with_the_default_prefix) {
   BOOST_TEST(s.DlqAll() == "aion.dlq.>");
 }
 
+BOOST_AUTO_TEST_CASE(builds_and_parses_activity_subjects) {
+  Subjects s;
+  BOOST_TEST(s.Task("echo") == "aion.task.echo");
+  BOOST_TEST(s.TasksAll() == "aion.task.*");
+  BOOST_TEST(s.TaskCancel("echo") == "aion.task.echo.cancel");
+  BOOST_TEST(s.ActivityResult("order-42") == "aion.wf.order-42.activity_result");
+  BOOST_TEST(s.Heartbeat("order-42") == "aion.req.order-42.heartbeat");
+  auto queue = s.ParseTask("aion.task.echo");
+  BOOST_REQUIRE(queue.ok());
+  BOOST_TEST(*queue == "echo");
+  // A cancel note is not a task subject: AION_TASKS (aion.task.*) does not store it.
+  BOOST_TEST((s.ParseTask(s.TaskCancel("echo")).status().code() == StatusCode::kInvalidArgument));
+  BOOST_TEST(!s.ParseTask("aion.task.bad%queue").ok());
+  BOOST_TEST(!s.ParseTask("aion.evt.echo").ok());
+  Subjects acme("acme");
+  BOOST_TEST(acme.Task("q") == "acme.task.q");
+  BOOST_TEST(acme.TaskCancel("q") == "acme.task.q.cancel");
+  BOOST_TEST(acme.ActivityResult("w") == "acme.wf.w.activity_result");
+  BOOST_TEST(acme.Heartbeat("w") == "acme.req.w.heartbeat");
+}
+
 BOOST_AUTO_TEST_CASE(a_custom_prefix_may_have_several_tokens) {
   Subjects s("acme.prod");
   BOOST_TEST(s.Workflow("x", IngressKind::kCancel) == "acme.prod.wf.x.cancel");

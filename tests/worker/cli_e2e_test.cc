@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "aion/bus/streams.h"
 #include "worker/worker_harness.h"
 
 namespace aion::testing {
@@ -226,6 +227,154 @@ BOOST_AUTO_TEST_CASE(cli_exit_codes_unknown_id_unreachable_usage) {
   BOOST_REQUIRE_MESSAGE(stopped.ok(), stopped.ToString());
   auto no_worker = h.Aion({"describe", "nope-1", "--timeout", "2s"});
   BOOST_CHECK_EQUAL(no_worker.exit_code, 3);
+}
+
+// cancel, terminate and the run timeout through the CLI (DESIGN §5): each is
+// answered after the worker recorded it, ends the run with its own status,
+// and a closed run refuses them with not_running.
+BOOST_AUTO_TEST_CASE(cli_cancel_terminate_and_run_timeout) {
+  WorkerHarness h;
+  const std::string waiting = R"({"sleep_ms":0,"signal":"never"})";
+
+  // cancel: timer_signal lets the CancelledError escape, so the run ends cancelled.
+  BOOST_REQUIRE_EQUAL(h.Aion({"start", "timer_signal", "cx-1", "--input", waiting}).exit_code, 0);
+  auto cancel = h.Aion({"cancel", "cx-1", "--reason", "customer asked", "--request-id", "c-1"});
+  BOOST_REQUIRE_MESSAGE(cancel.exit_code == 0, cancel.out << cancel.err);
+  BOOST_CHECK_MESSAGE(Contains(cancel.out, "cancel requested for cx-1 run "), cancel.out);
+  auto cancelled = h.Aion({"--json", "result", "cx-1", "--timeout", "20s"});
+  BOOST_CHECK_EQUAL(cancelled.exit_code, 1);  // the run did not complete
+  json c = ParseJsonOrFail(cancelled.out);
+  BOOST_CHECK_EQUAL(c["status"], "cancelled");
+  auto cancelled_text = h.Aion({"result", "cx-1"});
+  BOOST_CHECK_MESSAGE(Contains(cancelled_text.out, "cancelled cx-1 run "), cancelled_text.out);
+  // The same request again is a duplicate; a new one finds the run closed.
+  auto again = h.Aion({"cancel", "cx-1", "--request-id", "c-1"});
+  BOOST_CHECK_EQUAL(again.exit_code, 0);
+  BOOST_CHECK_MESSAGE(Contains(again.out, "duplicate"), again.out);
+  auto closed = h.Aion({"cancel", "cx-1", "--request-id", "c-2"});
+  BOOST_CHECK_EQUAL(closed.exit_code, 1);
+  BOOST_CHECK_MESSAGE(Contains(closed.err, "not_running"), closed.err);
+  auto described = h.Aion({"--json", "describe", "cx-1"});
+  BOOST_REQUIRE_EQUAL(described.exit_code, 0);
+  BOOST_CHECK_EQUAL(ParseJsonOrFail(described.out)["status"], "cancelled");
+
+  // terminate: the code is not asked; the reason is the failure.
+  BOOST_REQUIRE_EQUAL(h.Aion({"start", "timer_signal", "tx-1", "--input", waiting}).exit_code, 0);
+  auto terminate = h.Aion({"--json", "terminate", "tx-1", "--reason", "stuck"});
+  BOOST_REQUIRE_MESSAGE(terminate.exit_code == 0, terminate.out << terminate.err);
+  json t = ParseJsonOrFail(terminate.out);
+  BOOST_CHECK_EQUAL(t["workflow_id"], "tx-1");
+  BOOST_CHECK(!t.contains("error"));
+  auto terminated = h.Aion({"--json", "result", "tx-1", "--timeout", "20s"});
+  BOOST_CHECK_EQUAL(terminated.exit_code, 1);
+  json tr = ParseJsonOrFail(terminated.out);
+  BOOST_CHECK_EQUAL(tr["status"], "terminated");
+  BOOST_CHECK_MESSAGE(Contains(tr.value("failure", std::string()), "stuck"), tr.dump());
+  auto twice = h.Aion({"terminate", "tx-1"});
+  BOOST_CHECK_EQUAL(twice.exit_code, 1);
+  BOOST_CHECK_MESSAGE(Contains(twice.err, "not_running"), twice.err);
+  auto unknown = h.Aion({"terminate", "tx-unknown"});
+  BOOST_CHECK_EQUAL(unknown.exit_code, 1);
+  BOOST_CHECK_MESSAGE(Contains(unknown.err, "not_found"), unknown.err);
+  BOOST_CHECK_EQUAL(h.Aion({"cancel", "bad id!"}).exit_code, 2);
+
+  // run timeout: shown by describe while running, then timed_out.
+  auto timed =
+      h.Aion({"start", "timer_signal", "rt-1", "--input", waiting, "--run-timeout", "1500ms"});
+  BOOST_REQUIRE_EQUAL(timed.exit_code, 0);
+  auto running = h.Aion({"describe", "rt-1"});
+  BOOST_CHECK_MESSAGE(Contains(running.out, "run_deadline"), running.out);
+  auto timed_out = h.Aion({"--json", "result", "rt-1", "--timeout", "20s"});
+  BOOST_CHECK_EQUAL(timed_out.exit_code, 1);
+  BOOST_CHECK_EQUAL(ParseJsonOrFail(timed_out.out)["status"], "timed_out");
+  BOOST_CHECK_EQUAL(h.Aion({"start", "noop", "rt-2", "--run-timeout", "soon"}).exit_code, 2);
+
+  // One lifecycle event per end, named after it.
+  BOOST_CHECK(WaitFor([&] {
+    std::map<std::string, std::uint64_t> per;
+    StreamCount(h.client(), std::string(bus::kEventsStream), "aion.evt.>", &per);
+    return per["aion.evt.timer_signal.cx-1.cancelled"] == 1 &&
+           per["aion.evt.timer_signal.tx-1.terminated"] == 1 &&
+           per["aion.evt.timer_signal.rt-1.timed_out"] == 1;
+  }));
+  BOOST_CHECK_EQUAL(StreamCount(h.client(), std::string(bus::kDlqStream)), 0u);
+  Status stopped = h.worker().Terminate();
+  BOOST_CHECK_MESSAGE(stopped.ok(), stopped.ToString());
+}
+
+// The worker runs local activities on its pool and hands remote ones to a
+// task queue: here the test is the activity worker of queue "echo", pulling
+// JSON tasks from AION_TASKS and answering on the subjects each task names.
+BOOST_AUTO_TEST_CASE(worker_runs_local_activities_and_remote_ones_through_a_task_queue) {
+  WorkerHarness h;
+  // Local: three echo calls, then the signal.
+  BOOST_REQUIRE_EQUAL(
+      h.Aion({"start", "steps_signal", "local-1", "--input", R"({"steps":3})"}).exit_code, 0);
+  BOOST_REQUIRE_EQUAL(h.Aion({"signal", "local-1", "approve", "--input", R"("ana")"}).exit_code, 0);
+  auto local = h.Aion({"--json", "result", "local-1", "--timeout", "20s"});
+  BOOST_REQUIRE_MESSAGE(local.exit_code == 0, local.out << local.err);
+  BOOST_CHECK_EQUAL(ParseJsonOrFail(local.out)["output"],
+                    json::parse(R"({"steps":3,"approved_by":"ana"})"));
+
+  // Remote: every step is a task on aion.task.echo.
+  BOOST_REQUIRE(bus::EnsureTaskConsumer(h.client(), h.subjects(), "echo").ok());
+  natsSubscription* sub = nullptr;
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = "AION_TASKS";
+  so.Consumer = "task-echo";
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  BOOST_REQUIRE(js_PullSubscribe(&sub, h.client().js(), "aion.task.echo", "task-echo", nullptr, &so,
+                                 &jerr) == NATS_OK);
+  std::unique_ptr<natsSubscription, decltype(&natsSubscription_Destroy)> owned(
+      sub, &natsSubscription_Destroy);
+  BOOST_REQUIRE_EQUAL(
+      h.Aion({"start", "steps_signal", "remote-1", "--input", R"({"steps":2,"remote":true})"})
+          .exit_code,
+      0);
+  for (int step = 0; step < 2; ++step) {
+    natsMsgList list{};
+    BOOST_REQUIRE_MESSAGE(
+        natsSubscription_Fetch(&list, sub, 1, 20000, &jerr) == NATS_OK && list.Count == 1,
+        "no task for step " << step);
+    const json task = ParseJsonOrFail(Body(list.Msgs[0]));
+    BOOST_CHECK_EQUAL(task["workflow_id"], "remote-1");
+    BOOST_CHECK_EQUAL(task["activity_type"], "echo");
+    BOOST_CHECK_EQUAL(task["input"], json({{"step", step}}));
+    if (step == 0) {
+      auto described = h.Aion({"describe", "remote-1"});
+      BOOST_CHECK_MESSAGE(Contains(described.out, "echo attempt 1 started on echo"), described.out);
+      const json beat = ParseJsonOrFail(Request(h.client(), task["heartbeat_subject"],
+                                                json{{"run_id", task["run_id"]},
+                                                     {"activity_id", task["activity_id"]},
+                                                     {"attempt", task["attempt"]},
+                                                     {"details", "half way"}}
+                                                    .dump(),
+                                                /*json=*/true));
+      BOOST_CHECK_MESSAGE(!beat.contains("error") && !beat.value("cancel_requested", false),
+                          beat.dump());
+    }
+    bus::Headers headers = kJsonHeaders;
+    headers["Nats-Msg-Id"] = "result:" + task["activity_id"].get<std::string>();
+    JsPublish(h.client(), task["result_subject"],
+              json{{"run_id", task["run_id"]},
+                   {"activity_id", task["activity_id"]},
+                   {"attempt", task["attempt"]},
+                   {"output", task["input"]}}
+                  .dump(),
+              headers);
+    natsMsg_Ack(list.Msgs[0], nullptr);
+    natsMsgList_Destroy(&list);
+  }
+  BOOST_REQUIRE_EQUAL(h.Aion({"signal", "remote-1", "approve", "--input", R"("bo")"}).exit_code, 0);
+  auto remote = h.Aion({"--json", "result", "remote-1", "--timeout", "20s"});
+  BOOST_REQUIRE_MESSAGE(remote.exit_code == 0, remote.out << remote.err);
+  BOOST_CHECK_EQUAL(ParseJsonOrFail(remote.out)["output"],
+                    json::parse(R"({"steps":2,"approved_by":"bo"})"));
+  BOOST_CHECK(WaitFor([&] { return StreamCount(h.client(), "AION_TASKS") == 0u; }));
+  BOOST_CHECK_EQUAL(StreamCount(h.client(), std::string(bus::kDlqStream)), 0u);
+  Status stopped = h.worker().Terminate();
+  BOOST_CHECK_MESSAGE(stopped.ok(), stopped.ToString());
 }
 
 BOOST_AUTO_TEST_CASE(raw_json_start_signal_result) {

@@ -188,8 +188,46 @@ std::vector<Case> MakeCases(std::uint32_t p, const bus::Subjects& subjects) {
   b.Wf("signal: invalid UTF-8 in JSON", "signal", true, "{\"name\":\"go\",\"input\":\"\xc3\"}",
        "signal", ia);
 
+  // cancel and terminate: every field is optional, but what is there must be right.
+  for (const std::string kind : {"cancel", "terminate"}) {
+    b.Wf(kind + ": garbage bytes", kind, false, kGarbage, kind, ia, "protobuf");
+    b.Wf(kind + ": invalid JSON", kind, true, "{", kind, ia, "JSON");
+    b.Wf(kind + ": a start body", kind, true, StartBody("timer_signal", "k-1"), kind, ia,
+         "workflow_type");
+    b.Wf(kind + ": wrong type of reason", kind, true, R"({"reason":["no"]})", kind, ia, "JSON");
+    b.Wf(kind + ": reason too long", kind, true, json{{"reason", std::string(5000, 'r')}}.dump(),
+         kind, ia, "reason is 5000 bytes");
+    b.Wf(kind + ": invalid request_id", kind, true, R"({"request_id":"a b"})", kind, ia,
+         "request_id");
+    b.Wf(kind + ": nested 200 deep", kind, true, R"({"reason":)" + Nested(200) + "}", kind, ia,
+         "levels deep");
+  }
+
+  // activity_result
+  const std::string ar = "activity_result";
+  b.Wf("activity_result: garbage bytes", ar, false, kGarbage, ar, ia, "protobuf");
+  b.Wf("activity_result: invalid JSON", ar, true, R"({"run_id":)", ar, ia, "JSON");
+  b.Wf("activity_result: empty body", ar, false, "", ar, ia, "run_id is empty");
+  b.Wf("activity_result: missing run_id", ar, true, R"({"activity_id":"#1","attempt":1})", ar, ia,
+       "run_id is empty");
+  b.Wf("activity_result: missing activity_id", ar, true, R"({"run_id":"r1","attempt":1})", ar, ia,
+       "activity_id is empty");
+  b.Wf("activity_result: attempt 0", ar, true, R"({"run_id":"r1","activity_id":"#1","attempt":0})",
+       ar, ia, "attempt must be at least 1");
+  b.Wf("activity_result: wrong type of attempt", ar, true,
+       R"({"run_id":"r1","activity_id":"#1","attempt":"one"})", ar, ia, "JSON");
+  b.Wf("activity_result: output and failure", ar, true,
+       R"({"run_id":"r1","activity_id":"#1","attempt":1,"output":1,"failure":{"message":"x"}})", ar,
+       ia, "either output or failure");
+  b.Wf("activity_result: oversized output", ar, true,
+       json{{"run_id", "r1"}, {"activity_id", "#1"}, {"attempt", 1}, {"output", big}}.dump(), ar,
+       ia, "exceeds");
+  b.Wf("activity_result: output nested 200 deep", ar, true,
+       R"({"run_id":"r1","activity_id":"#1","attempt":1,"output":)" + Nested(200) + "}", ar, ia,
+       "levels deep");
+
   // Kinds of the wire contract that are not supported yet: refused whatever the body.
-  for (const std::string kind : {"signal_with_start", "cancel", "terminate", "activity_result"}) {
+  for (const std::string kind : {"signal_with_start"}) {
     b.Wf(kind + ": garbage bytes", kind, false, kGarbage, kind, ia, "not supported");
     b.Wf(kind + ": plausible JSON", kind, true, StartBody("timer_signal", "k-1"), kind, ia,
          "not supported");
@@ -219,6 +257,8 @@ std::vector<Case> MakeCases(std::uint32_t p, const bus::Subjects& subjects) {
   // Refusals that are not bad input: acked and answered, never dead-lettered.
   b.Wf("signal to an unknown id", "signal", true, R"({"name":"go","input":1,"request_id":"n-1"})",
        "", "not_found");
+  b.Wf("cancel of an unknown id", "cancel", true, R"({"reason":"x"})", "", "not_found");
+  b.Wf("terminate of an unknown id", "terminate", false, "", "", "not_found");
   return std::move(b.cases());
 }
 

@@ -86,6 +86,7 @@ struct Worker::Impl {
   WorkerOptions options;
   std::unique_ptr<LmdbStore> lmdb;
   WorkflowRegistry registry;
+  ActivityRegistry activities;  // read-only once the engine is open
   std::unique_ptr<bus::NatsConnection> conn;
   std::unique_ptr<bus::NatsOutboxSink> sink;
   std::unique_ptr<Engine> engine;
@@ -106,6 +107,7 @@ Status Worker::Impl::Open() {
     store = lmdb.get();
   }
   AION_RETURN_IF_ERROR(examples::RegisterReferenceWorkflows(registry));
+  AION_RETURN_IF_ERROR(examples::RegisterReferenceActivities(activities));
   bus::NatsConnectionOptions conn_options;
   conn_options.url = options.nats_url;
   conn_options.name = "aion-worker";
@@ -125,6 +127,8 @@ Status Worker::Impl::Open() {
   engine_options.outbox = sink.get();
   engine_options.partition_count = options.partition_count;
   engine_options.executor_threads = options.executor_threads;
+  engine_options.activities = &activities;
+  engine_options.activity_threads = options.activity_threads;
   AION_RETURN_IF_ERROR(Assign(Engine::Open(engine_options), &engine));
   bus::ApiServerOptions api_options;
   api_options.partitions = options.partitions;
@@ -138,6 +142,9 @@ Status Worker::Impl::Open() {
 Result<std::unique_ptr<Worker>> Worker::Start(WorkerOptions options) {
   AION_RETURN_IF_ERROR(bus::ValidatePrefix(options.prefix));
   if (options.partition_count == 0) return InvalidArgument("the partition count must be >= 1");
+  if (options.executor_threads < 1 || options.activity_threads < 1) {
+    return InvalidArgument("executor and activity threads must be at least 1");
+  }
   if (options.store == nullptr && options.data_dir.empty()) {
     return InvalidArgument("no data dir given (--data or AION_DATA_DIR)");
   }

@@ -29,6 +29,7 @@ struct Flags {
   bool dev = false;
   int dev_port = -1;
   int executor_threads = 2;
+  int activity_threads = 4;
 };
 
 void AddFlags(CLI::App& app, Flags& f) {
@@ -43,6 +44,9 @@ void AddFlags(CLI::App& app, Flags& f) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_option("--executor-threads", f.executor_threads, "threads that run workflow code")
       ->check(CLI::Range(1, 256));
+  app.add_option("--activity-threads", f.activity_threads,
+                 "threads that run local activities (a bounded pool)")
+      ->check(CLI::Range(1, 1024));
   app.add_flag("--dev", f.dev, "start a local nats-server too (data dir default ./aion-dev)");
   app.add_option("--dev-port", f.dev_port, "port of the --dev nats-server (default: any free)");
 }
@@ -87,6 +91,7 @@ aion::Result<aion::worker::WorkerOptions> ToOptions(const Flags& f) {
   options.partition_count = f.partition_count;
   options.prefix = f.prefix;
   options.executor_threads = f.executor_threads;
+  options.activity_threads = f.activity_threads;
   if (!f.partitions.empty()) {
     auto owned = aion::worker::ParsePartitions(f.partitions, f.partition_count);
     if (!owned.ok()) return owned.status();

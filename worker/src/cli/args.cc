@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdlib>
 
+#include "aion/bus/codec.h"
 #include "aion/bus/subjects.h"
 #include "aion/engine/ids.h"
 
@@ -24,6 +25,7 @@ Environment: AION_NATS_URL (default nats://127.0.0.1:4222), AION_PREFIX (default
 Examples:
   aion start noop demo-1 --input '{"hello":"world"}' --wait
   aion signal order-42 approve --input '{"by":"ana"}'
+  aion cancel order-42 --reason 'customer asked'
   aion --json history order-42
   aion pub aion.wf.order-43.start '{"workflow_type":"noop","input":{"a":1}}'
   aion sub 'aion.evt.>'
@@ -38,6 +40,9 @@ void AddStart(CLI::App& app, Invocation& inv) {
   cmd->add_option("--input", inv.input_text, "Workflow input, any JSON value");
   cmd->add_option("--request-id", inv.request_id, "Makes a retry of this start idempotent");
   cmd->add_flag("--wait", inv.wait, "Then wait for the workflow's result and print it");
+  cmd->add_option("--run-timeout", inv.run_timeout_text,
+                  "End the run as timed_out this long after it starts, e.g. 30s, 5m, 1500ms, "
+                  "2h, 7d (default: never)");
   cmd->add_option("--timeout", inv.timeout_text,
                   "How long to wait for the worker's reply, and for the result with --wait "
                   "(default 30s)");
@@ -52,6 +57,15 @@ void AddSignal(CLI::App& app, Invocation& inv) {
   cmd->add_option("--request-id", inv.request_id, "Makes a retry of this signal idempotent");
   cmd->add_option("--timeout", inv.timeout_text, "How long to wait for the reply (default 30s)");
   cmd->callback([&inv] { inv.command = Command::kSignal; });
+}
+
+void AddStop(CLI::App& app, Invocation& inv, const char* name, const char* help, Command command) {
+  auto* cmd = app.add_subcommand(name, help);
+  cmd->add_option("workflow_id", inv.workflow_id, "Workflow id")->required();
+  cmd->add_option("--reason", inv.reason, "Why; recorded in the history and shown by result");
+  cmd->add_option("--request-id", inv.request_id, "Makes a retry of this request idempotent");
+  cmd->add_option("--timeout", inv.timeout_text, "How long to wait for the reply (default 30s)");
+  cmd->callback([&inv, command] { inv.command = command; });
 }
 
 void AddQuery(CLI::App& app, Invocation& inv, const char* name, const char* help, Command command,
@@ -82,6 +96,8 @@ std::string DefaultTimeout(Command c) {
   switch (c) {
     case Command::kStart:
     case Command::kSignal:
+    case Command::kCancel:
+    case Command::kTerminate:
     case Command::kResult:
       return "30s";
     case Command::kDescribe:
@@ -111,6 +127,12 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Invocation& inv) {
   app.add_flag("--json", inv.json, "Print one JSON object per result (protobuf JSON mapping)");
   AddStart(app, inv);
   AddSignal(app, inv);
+  AddStop(app, inv, "cancel",
+          "Ask a workflow to cancel (its code may clean up first) and wait until recorded",
+          Command::kCancel);
+  AddStop(app, inv, "terminate",
+          "End a workflow at once as terminated (its code is not asked) and wait until recorded",
+          Command::kTerminate);
   AddQuery(app, inv, "describe", "Show a workflow's current state", Command::kDescribe,
            "How long to wait for the reply (default 10s)");
   AddQuery(app, inv, "history", "Print a workflow's history, one event per line", Command::kHistory,
@@ -127,7 +149,7 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Invocation& inv) {
   return std::nullopt;
 }
 
-Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
+Result<std::chrono::milliseconds> ParseDuration(std::string_view text, std::int64_t max_ms) {
   std::int64_t n = 0;
   const char* end = text.data() + text.size();
   auto [rest, ec] = std::from_chars(text.data(), end, n);
@@ -141,10 +163,14 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   if (unit == "s" || unit.empty()) ms_per_unit = 1000;
   if (unit == "m") ms_per_unit = 60'000;
   if (unit == "h") ms_per_unit = 3'600'000;
-  // Cap at 24 h: ResultRequest.timeout_ms is a uint32 and nobody waits longer in a shell.
-  if (ms_per_unit == 0 || n > 86'400'000 / ms_per_unit) {
-    return InvalidArgument("invalid duration '" + std::string(text) +
-                           "': use ms, s, m or h, at most 24h");
+  if (unit == "d" && max_ms > 86'400'000) ms_per_unit = 86'400'000;
+  // Waits are capped at 24 h: ResultRequest.timeout_ms is a uint32 and nobody
+  // waits longer in a shell. Run timeouts may be longer (and use d).
+  if (ms_per_unit == 0 || n > max_ms / ms_per_unit) {
+    const bool days = max_ms > 86'400'000;
+    return InvalidArgument("invalid duration '" + std::string(text) + "': use ms, s, m, h" +
+                           (days ? ", d" : "") + ", at most " +
+                           (days ? std::to_string(max_ms / 86'400'000) + "d" : "24h"));
   }
   return std::chrono::milliseconds(n * ms_per_unit);
 }
@@ -170,9 +196,24 @@ Status Validate(Invocation& inv) {
   switch (inv.command) {
     case Command::kStart:
       AION_RETURN_IF_ERROR(ValidateName("workflow type", inv.workflow_type));
+      if (!inv.run_timeout_text.empty()) {
+        auto run_timeout = ParseDuration(inv.run_timeout_text, bus::kMaxRunTimeoutMs);
+        if (!run_timeout.ok()) {
+          return InvalidArgument("--run-timeout: " + run_timeout.status().message());
+        }
+        inv.run_timeout = *run_timeout;
+      }
       break;
     case Command::kSignal:
       AION_RETURN_IF_ERROR(ValidateName("signal name", inv.signal_name));
+      break;
+    case Command::kCancel:
+    case Command::kTerminate:
+      if (inv.reason.size() > bus::kMaxReasonBytes) {
+        return InvalidArgument("--reason is " + std::to_string(inv.reason.size()) +
+                               " bytes; at most " + std::to_string(bus::kMaxReasonBytes) +
+                               " are allowed");
+      }
       break;
     case Command::kPub: {
       if (inv.subject.empty()) return InvalidArgument("subject is empty");
@@ -188,6 +229,7 @@ Status Validate(Invocation& inv) {
       break;
   }
   AION_RETURN_IF_ERROR(ValidateWorkflowId(inv.workflow_id));
+  if (!inv.request_id.empty()) AION_RETURN_IF_ERROR(ValidateName("--request-id", inv.request_id));
   if (inv.input_text) {
     auto input = ParseJsonArgument("--input", *inv.input_text);
     if (!input.ok()) return input.status();

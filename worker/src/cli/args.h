@@ -23,7 +23,17 @@ enum ExitCode : int {
   kExitStillRunning = 4,  // `result`/`--wait`: the run was still open when --timeout ran out
 };
 
-enum class Command { kStart, kSignal, kDescribe, kHistory, kResult, kPub, kSub };
+enum class Command {
+  kStart,
+  kSignal,
+  kCancel,
+  kTerminate,
+  kDescribe,
+  kHistory,
+  kResult,
+  kPub,
+  kSub
+};
 
 struct Invocation {
   Command command = Command::kDescribe;
@@ -34,7 +44,9 @@ struct Invocation {
   std::string workflow_id;
   std::string workflow_type;              // start
   std::string signal_name;                // signal
-  std::string request_id;                 // start, signal
+  std::string request_id;                 // start, signal, cancel, terminate
+  std::string reason;                     // cancel, terminate
+  std::string run_timeout_text;           // start: --run-timeout as typed ("" = none)
   std::optional<std::string> input_text;  // start, signal: --input as typed
   bool wait = false;                      // start
   std::string subject;                    // pub, sub
@@ -45,6 +57,7 @@ struct Invocation {
   // Filled by Validate.
   Json input;  // null when --input was not given
   std::chrono::milliseconds timeout{0};
+  std::chrono::milliseconds run_timeout{0};  // start: 0 = none
 };
 
 // Parses argv. Returns the exit code when the process should stop right away
@@ -54,8 +67,10 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Invocation& inv);
 // Local checks of `inv`, filling its parsed fields; kInvalidArgument says what is wrong.
 Status Validate(Invocation& inv);
 
-// "500ms", "30s", "2m", "1h"; a bare number means seconds. Must be > 0.
-Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
+// "500ms", "30s", "2m", "1h"; a bare number means seconds. Must be > 0 and at
+// most `max_ms` (default 24 h).
+Result<std::chrono::milliseconds> ParseDuration(std::string_view text,
+                                                std::int64_t max_ms = 86'400'000);
 
 // Parses JSON typed by the user; the error names `what` and the byte offset.
 Result<Json> ParseJsonArgument(std::string_view what, std::string_view text);

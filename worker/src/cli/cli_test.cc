@@ -63,6 +63,104 @@ BOOST_AUTO_TEST_CASE(bad_input_is_refused_locally) {
   BOOST_CHECK(invalid({"--prefix", "a b", "describe", "id-1"}));
 }
 
+BOOST_AUTO_TEST_CASE(run_timeouts_may_be_long_and_take_days) {
+  Invocation inv = Parse({"start", "noop", "id-1", "--run-timeout", "1500ms"});
+  BOOST_REQUIRE(Validate(inv).ok());
+  BOOST_CHECK_EQUAL(inv.run_timeout.count(), 1500);
+  inv = Parse({"start", "noop", "id-1", "--run-timeout", "7d"});
+  BOOST_REQUIRE(Validate(inv).ok());
+  BOOST_CHECK_EQUAL(inv.run_timeout.count(), 7LL * 86'400'000);
+  inv = Parse({"start", "noop", "id-1"});
+  BOOST_REQUIRE(Validate(inv).ok());
+  BOOST_CHECK_EQUAL(inv.run_timeout.count(), 0);  // none
+  for (const char* bad : {"0s", "soon", "-5m", "40000d"}) {
+    Invocation b = Parse({"start", "noop", "id-1", "--run-timeout", bad});
+    Status st = Validate(b);
+    BOOST_CHECK_MESSAGE(st.code() == StatusCode::kInvalidArgument, bad);
+    BOOST_CHECK_MESSAGE(st.message().find("--run-timeout") != std::string::npos, st.message());
+  }
+  // Waits stay capped at 24 h and know no days.
+  BOOST_CHECK(!ParseDuration("1d").ok());
+}
+
+BOOST_AUTO_TEST_CASE(cancel_and_terminate_parse_and_validate) {
+  Invocation inv =
+      Parse({"cancel", "order-1", "--reason", "customer asked", "--request-id", "c-1"});
+  BOOST_REQUIRE(Validate(inv).ok());
+  BOOST_CHECK(inv.command == Command::kCancel);
+  BOOST_CHECK_EQUAL(inv.workflow_id, "order-1");
+  BOOST_CHECK_EQUAL(inv.reason, "customer asked");
+  BOOST_CHECK_EQUAL(inv.request_id, "c-1");
+  BOOST_CHECK_EQUAL(inv.timeout.count(), 30000);
+  inv = Parse({"terminate", "order-1"});
+  BOOST_REQUIRE(Validate(inv).ok());
+  BOOST_CHECK(inv.command == Command::kTerminate);
+  BOOST_CHECK(inv.reason.empty());
+  Invocation bad_id = Parse({"terminate", "bad id"});
+  BOOST_CHECK(Validate(bad_id).code() == StatusCode::kInvalidArgument);
+  Invocation bad_request = Parse({"cancel", "order-1", "--request-id", "a/b"});
+  BOOST_CHECK(Validate(bad_request).code() == StatusCode::kInvalidArgument);
+  Invocation long_reason = Parse({"cancel", "order-1", "--reason", std::string(5000, 'r')});
+  BOOST_CHECK(Validate(long_reason).code() == StatusCode::kInvalidArgument);
+  std::optional<int> early;
+  Parse({"cancel"}, &early);  // missing workflow id
+  BOOST_CHECK(early == kExitUsage);
+}
+
+BOOST_AUTO_TEST_CASE(describe_shows_pending_activities_and_the_cancel_request) {
+  wire::DescribeReply d;
+  d.set_workflow_id("order-1");
+  d.set_status("running");
+  d.set_cancel_requested(true);
+  d.set_cancel_reason("customer asked");
+  auto* a = d.add_pending_activities();
+  a->set_activity_id("#1");
+  a->set_activity_type("charge");
+  a->set_task_queue("payments");
+  a->set_attempt(2);
+  a->set_state("started");
+  a->set_deadline_us(1'700'000'002'000'000);
+  a->set_last_heartbeat_us(1'700'000'001'000'000);
+  a->mutable_heartbeat_details()->set_number_value(40);
+  a->set_last_failure("card declined");
+  auto* local = d.add_pending_activities();
+  local->set_activity_id("#2");
+  local->set_activity_type("echo");
+  local->set_attempt(3);
+  local->set_state("backing_off");
+  local->set_deadline_us(1'700'000'003'000'000);
+  std::ostringstream out, err;
+  Renderer(false, out, err).Describe(d);
+  const std::string text = out.str();
+  BOOST_CHECK_MESSAGE(text.find("cancel          requested: customer asked\n") != std::string::npos,
+                      text);
+  BOOST_CHECK_MESSAGE(text.find("activity        #1 charge attempt 2 started on payments deadline "
+                                "2023-11-14T22:13:22.000Z heartbeat 2023-11-14T22:13:21.000Z 40 "
+                                "last_failure=card declined\n") != std::string::npos,
+                      text);
+  BOOST_CHECK_MESSAGE(text.find("#2 echo attempt 3 backing_off (local) retry "
+                                "2023-11-14T22:13:23.000Z\n") != std::string::npos,
+                      text);
+  std::ostringstream jout;
+  Renderer(true, jout, err).Describe(d);
+  const Json j = Json::parse(jout.str());
+  BOOST_CHECK_EQUAL(j["cancel_requested"], true);
+  BOOST_CHECK_EQUAL(j["pending_activities"][1]["state"], "backing_off");
+  BOOST_CHECK_EQUAL(j["pending_activities"][0]["heartbeat_details"], 40);
+}
+
+BOOST_AUTO_TEST_CASE(a_repeated_cancel_says_nothing_new_happened) {
+  wire::IngressReply reply;
+  reply.set_workflow_id("order-1");
+  reply.set_run_id("r1");
+  reply.set_dropped(true);
+  std::ostringstream out, err;
+  Renderer(false, out, err).Ingress("cancel requested for", reply);
+  BOOST_CHECK_EQUAL(out.str(),
+                    "cancel requested for order-1 run r1 (already requested: nothing new "
+                    "happened)\n");
+}
+
 BOOST_AUTO_TEST_CASE(usage_errors_exit_2) {
   std::optional<int> early;
   Parse({"start", "noop"}, &early);  // missing workflow id

@@ -74,7 +74,8 @@ int AwaitResult(Session& s, milliseconds timeout) {
   return reply->status() == "completed" ? kExitOk : kExitFailed;
 }
 
-// Start and signal: a JetStream publish, then the worker's post-commit reply.
+// Start, signal, cancel, terminate: a JetStream publish, then the worker's
+// post-commit reply.
 int Ingress(Session& s, bus::IngressKind kind, const google::protobuf::Message& msg,
             std::string_view verb) {
   auto reply_msg =
@@ -93,6 +94,7 @@ int Start(Session& s) {
   start.set_workflow_type(inv.workflow_type);
   if (inv.input_text) bus::ValueFromJson(inv.input, start.mutable_input());
   start.set_request_id(inv.request_id);
+  start.set_run_timeout_ms(inv.run_timeout.count());
   const int rc = Ingress(s, bus::IngressKind::kStart, start, "started");
   if (rc != kExitOk || !inv.wait) return rc;
   return AwaitResult(s, inv.timeout);
@@ -105,6 +107,22 @@ int Signal(Session& s) {
   if (inv.input_text) bus::ValueFromJson(inv.input, signal.mutable_input());
   signal.set_request_id(inv.request_id);
   return Ingress(s, bus::IngressKind::kSignal, signal, "signaled");
+}
+
+int Cancel(Session& s) {
+  const Invocation& inv = s.inv();
+  wire::CancelWorkflow cancel;
+  cancel.set_reason(inv.reason);
+  cancel.set_request_id(inv.request_id);
+  return Ingress(s, bus::IngressKind::kCancel, cancel, "cancel requested for");
+}
+
+int Terminate(Session& s) {
+  const Invocation& inv = s.inv();
+  wire::TerminateWorkflow terminate;
+  terminate.set_reason(inv.reason);
+  terminate.set_request_id(inv.request_id);
+  return Ingress(s, bus::IngressKind::kTerminate, terminate, "terminated");
 }
 
 int Describe(Session& s) {
@@ -167,6 +185,10 @@ int Run(const Invocation& inv, std::ostream& out, std::ostream& err) {
       return Start(s);
     case Command::kSignal:
       return Signal(s);
+    case Command::kCancel:
+      return Cancel(s);
+    case Command::kTerminate:
+      return Terminate(s);
     case Command::kDescribe:
       return Describe(s);
     case Command::kHistory:

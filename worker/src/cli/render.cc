@@ -89,6 +89,21 @@ std::string PrintableOrSize(const std::string& data) {
 
 }  // namespace
 
+std::string PendingActivityText(const wire::PendingActivity& a) {
+  std::string text = a.activity_id() + " " + a.activity_type() + " attempt " +
+                     std::to_string(a.attempt()) + " " + a.state();
+  text += a.task_queue().empty() ? " (local)" : " on " + a.task_queue();
+  if (a.deadline_us() != 0) {
+    text += (a.state() == "backing_off" ? " retry " : " deadline ") + FormatTimeUs(a.deadline_us());
+  }
+  if (a.last_heartbeat_us() != 0) {
+    text += " heartbeat " + FormatTimeUs(a.last_heartbeat_us());
+    if (a.has_heartbeat_details()) text += " " + ToJson(a.heartbeat_details()).dump();
+  }
+  if (!a.last_failure().empty()) text += " last_failure=" + a.last_failure();
+  return text;
+}
+
 std::string FormatTimeUs(std::int64_t us) {
   if (us == 0) return "-";
   const std::time_t secs = static_cast<std::time_t>(us / 1'000'000);
@@ -122,6 +137,7 @@ void Renderer::Ingress(std::string_view verb, const wire::IngressReply& reply) {
   if (json_) return Line(ToJson(reply).dump());
   std::string text = std::string(verb) + " " + reply.workflow_id() + " run " + reply.run_id();
   if (reply.duplicate()) text += " (duplicate request: recorded earlier, nothing new happened)";
+  if (reply.dropped()) text += " (already requested: nothing new happened)";
   Line(text);
 }
 
@@ -149,8 +165,15 @@ void Renderer::Describe(const wire::DescribeReply& d) {
   row("closed", FormatTimeUs(d.close_time_us()));
   row("partition", std::to_string(d.partition()));
   row("resident", d.resident() ? "yes" : "no");
+  if (d.run_deadline_us() != 0) row("run_deadline", FormatTimeUs(d.run_deadline_us()));
+  if (d.cancel_requested()) {
+    row("cancel", "requested" + (d.cancel_reason().empty() ? "" : ": " + d.cancel_reason()));
+  }
   for (const auto& t : d.pending_timers()) {
     row("pending_timer", t.timer_id() + " fires " + FormatTimeUs(t.fire_at_us()));
+  }
+  for (const auto& a : d.pending_activities()) {
+    row("activity", PendingActivityText(a));
   }
   if (!d.parked_error().empty()) row("parked_error", d.parked_error());
 }

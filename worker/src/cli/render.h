@@ -19,7 +19,7 @@ class Renderer {
  public:
   Renderer(bool json, std::ostream& out, std::ostream& err) : json_(json), out_(out), err_(err) {}
 
-  // "started <id> run <run_id>" (verb: started / signaled).
+  // "<verb> <id> run <run_id>" (verb: started, signaled, terminated, ...).
   void Ingress(std::string_view verb, const wire::IngressReply& reply);
   void Result(std::string_view workflow_id, const wire::ResultReply& reply);
   void Describe(const wire::DescribeReply& reply);
@@ -43,6 +43,9 @@ class Renderer {
 
 // 2024-05-01T12:00:00.123Z from microseconds since the epoch; "-" for 0.
 std::string FormatTimeUs(std::int64_t us);
+// One readable `describe` line for a pending activity:
+// "#1 charge attempt 2 started on payments deadline <time> ...".
+std::string PendingActivityText(const wire::PendingActivity& activity);
 // One readable history line: "seq  time  Type  key=value ...".
 std::string HistoryLine(const history::HistoryEvent& event, const std::string& previous_run);
 

@@ -33,6 +33,15 @@ inline constexpr std::string_view kJsonContentType = "application/json";
 inline constexpr std::string_view kReplyToHeader = "Aion-Reply-To";
 inline constexpr std::string_view kMsgIdHeader = "Nats-Msg-Id";
 inline constexpr std::size_t kMaxMsgIdBytes = 256;
+// Longest reason of a cancel or terminate request.
+inline constexpr std::size_t kMaxReasonBytes = 4096;
+// Longest run_id / activity_id in an activity result or heartbeat.
+inline constexpr std::size_t kMaxActivityIdBytes = 256;
+// Longest failure message / type in an activity result.
+inline constexpr std::size_t kMaxFailureMessageBytes = 32 * 1024;
+inline constexpr std::size_t kMaxFailureTypeBytes = 256;
+// Longest run timeout a start may ask for (100 years).
+inline constexpr std::int64_t kMaxRunTimeoutMs = std::int64_t{100} * 365 * 24 * 3600 * 1000;
 
 // A message as it came off the wire, free of NATS types so it can be tested
 // and logged on its own.
@@ -69,6 +78,11 @@ class Codec {
   // into `out`; an empty body leaves `out` at its defaults.
   Status DecodeRequest(const WireMessage& msg, google::protobuf::Message* out) const;
 
+  // Decodes and validates a HeartbeatRequest body for `workflow_id` (the id
+  // token of the aion.api subject it came on).
+  Result<ActivityHeartbeat> DecodeHeartbeat(const WireMessage& msg,
+                                            std::string_view workflow_id) const;
+
   // The <kind> of aion.dlq.<kind> for a rejected message: the kind token of its
   // subject if that is a known ingress kind, else "unknown".
   std::string DlqKind(std::string_view subject) const;
@@ -80,6 +94,8 @@ class Codec {
   Status ParseBody(const WireMessage& msg, google::protobuf::Message* out) const;
   Result<IngressMessage> DecodeStart(const WireMessage& msg) const;
   Result<IngressMessage> DecodeSignal(const WireMessage& msg) const;
+  Result<IngressMessage> DecodeCancel(const WireMessage& msg, IngressKind kind) const;
+  Result<IngressMessage> DecodeActivityResult(const WireMessage& msg) const;
   Result<Payload> InputPayload(const google::protobuf::Value& input) const;
 
   Subjects subjects_;
@@ -94,7 +110,9 @@ std::string DedupeKey(IngressKind kind, std::string_view workflow_id, std::strin
                       std::string_view stream_epoch);
 
 // Binary protobuf, or the JSON mapping (snake_case field names) if `json`.
-std::string EncodeMessage(const google::protobuf::Message& message, bool json);
+// `all_fields`: print fields at their default values too (JSON only).
+std::string EncodeMessage(const google::protobuf::Message& message, bool json,
+                          bool all_fields = false);
 
 // `text` with every byte that is not part of valid UTF-8 replaced by U+FFFD:
 // protobuf string fields must be UTF-8, and error text may quote bad input.
@@ -103,6 +121,13 @@ std::string SanitizeUtf8(std::string_view text);
 // The error for the wire; its message is sanitized (SanitizeUtf8).
 wire::Error ErrorFromStatus(const Status& status);
 wire::IngressReply MakeIngressReply(std::string_view workflow_id, const IngressOutcome& outcome);
+wire::DescribeReply MakeDescribeReply(const Description& description);
+// The result of a closed run, or the error of the wait.
+wire::ResultReply MakeResultReply(const Result<Outcome>& outcome);
+// The answer to a heartbeat from what Engine::Heartbeat reported: Ok ->
+// keep going; kNotFound -> cancel_requested (the attempt is no longer
+// running); anything else -> that error.
+wire::HeartbeatReply MakeHeartbeatReply(const Status& engine_status);
 
 // A lifecycle event and the subject it is published on.
 struct LifecycleMessage {
@@ -111,6 +136,29 @@ struct LifecycleMessage {
 };
 // kInvalidArgument if `row` is not a KIND_LIFECYCLE row about a start or an end.
 Result<LifecycleMessage> LifecycleFromRow(const OutboxRow& row, const Subjects& subjects);
+
+// An activity task and where it goes: subject <prefix>.task.<queue>,
+// Nats-Msg-Id <workflow_id>:<run_id>:<activity_id>:<attempt>.
+struct TaskMessage {
+  std::string subject;
+  std::string msg_id;
+  wire::ActivityTask task;
+};
+// kInvalidArgument if `row` is not a KIND_ACTIVITY_TASK row with a valid
+// task queue, activity id and attempt.
+Result<TaskMessage> ActivityTaskFromRow(const OutboxRow& row, const Subjects& subjects);
+
+// A cancel note and its subject <prefix>.task.<queue>.cancel.
+struct TaskCancelMessage {
+  std::string subject;
+  wire::ActivityCancel cancel;
+};
+// kInvalidArgument if `row` is not a valid KIND_ACTIVITY_CANCEL row.
+Result<TaskCancelMessage> ActivityCancelFromRow(const OutboxRow& row, const Subjects& subjects);
+
+// "<workflow_id>:<run_id>:<activity_id>:<attempt>" (DESIGN §5).
+std::string ActivityTaskMsgId(std::string_view workflow_id, std::string_view run_id,
+                              std::string_view activity_id, std::uint32_t attempt);
 
 // google.protobuf.Value <-> JSON. Whole numbers within ±2^53 come back as
 // integers; other numbers are doubles (the Value type holds only doubles).

@@ -66,12 +66,23 @@ class Subjects {
   std::string ApiFilter(std::uint32_t partition) const;  // <prefix>.api.<p>.*.*
   std::string Dlq(std::string_view kind) const;
   std::string DlqAll() const;  // <prefix>.dlq.>
+  // Activity tasks of a queue: <prefix>.task.<queue> (stream AION_TASKS).
+  std::string Task(std::string_view task_queue) const;
+  std::string TasksAll() const;  // <prefix>.task.* (not the cancel notes)
+  // Cancel notes of a queue, core NATS: <prefix>.task.<queue>.cancel.
+  std::string TaskCancel(std::string_view task_queue) const;
+  // Where activity workers send results: <prefix>.wf.<id>.activity_result.
+  std::string ActivityResult(std::string_view id) const;
+  // Where they send heartbeats (request/reply): <prefix>.req.<id>.heartbeat.
+  std::string Heartbeat(std::string_view id) const;
 
   Result<IngressSubject> ParseWorkflow(std::string_view subject) const;
   Result<IngressSubject> ParseInbox(std::string_view subject) const;
   Result<ApiSubject> ParseRequest(std::string_view subject) const;
   Result<ApiSubject> ParseApi(std::string_view subject) const;
   Result<EventSubject> ParseEvent(std::string_view subject) const;
+  // The queue of <prefix>.task.<queue>; kInvalidArgument for anything else.
+  Result<std::string> ParseTask(std::string_view subject) const;
 
  private:
   std::string Join(std::string_view area, std::string_view rest) const;

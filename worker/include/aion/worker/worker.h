@@ -1,6 +1,7 @@
 // Worker: the runtime of one aion-worker process (DESIGN §2, §3).
 //
-// Wires an LmdbStore at <data>/lmdb, the reference workflows, the Engine with
+// Wires an LmdbStore at <data>/lmdb, the reference workflows and activities
+// (the latter run on the engine's local activity pool), the Engine with
 // the NATS outbox sink, the streams, the API server and the ingress of the
 // partitions it owns. Owns all of them. Start and Shutdown are called from
 // one owning thread; everything else runs on the components' own threads.
@@ -27,6 +28,7 @@ struct WorkerOptions {
   std::string prefix = "aion";            // subject prefix
   Store* store = nullptr;                 // embedding/tests: used instead of LMDB; borrowed
   int executor_threads = 2;
+  int activity_threads = 4;  // the bounded pool that runs local activities
 };
 
 // "0-3,7" -> {0,1,2,3,7} (sorted, without repeats). kInvalidArgument for bad
