@@ -134,7 +134,7 @@ inline Task<Json> RaceTimer(Context& ctx, Json in) {
 }
 
 // Waits on in["wait"] ("activity": remote activity "work" on queue "q";
-// "timer": 1 h; "signal": "go"). A CancelledError runs the local
+// "timer": 1 h; "signal": "go"; "within": "go" within 1 h). A CancelledError runs the local
 // compensation activity in["undo"] (default "undo"; after the catch block:
 // no co_await in a handler) and then returns {"compensated": its result},
 // or, when in["rethrow"] is true, throws a CancelledError again. Without a
@@ -155,6 +155,9 @@ inline Task<Json> Compensating(Context& ctx, Json in) {
     } else if (wait == "timer") {
       Timer t = ctx.sleep(1h);
       co_await t;
+    } else if (wait == "within") {
+      auto go = ctx.signal<Json>("go").within(1h);
+      co_await go;
     } else {
       auto go = ctx.signal<Json>("go");
       co_await go;

@@ -392,6 +392,33 @@ BOOST_AUTO_TEST_CASE(local_activity_heartbeats_reach_describe) {
   BOOST_TEST(h.Output("lhb") == (Json{{"result", "beaten"}}));
 }
 
+BOOST_AUTO_TEST_CASE(bad_input_fails_for_good_and_an_unknown_local_type_is_retried) {
+  Harness h;
+  BOOST_REQUIRE(h.activities.activity("double", [](ActivityContext&, int x) { return 2 * x; }).ok());
+  h.Open();
+  BOOST_REQUIRE(h.Start("typed", "call", {{"type", "double"}, {"input", 21}}).status.ok());
+  BOOST_TEST(h.Output("typed") == (Json{{"result", 42}}));
+  // An input that does not convert is not worth retrying.
+  BOOST_REQUIRE(h.Start("bad", "call", {{"type", "double"}, {"input", "abc"}}).status.ok());
+  const Json bad = h.Output("bad");
+  BOOST_TEST(bad["type"] == "PayloadError");
+  BOOST_TEST(bad["attempt"] == 1);
+  BOOST_TEST(h.Count(h.History("bad"), K::kActivityStarted) == 1);
+  // No local activity of that type: retried (another worker may have it).
+  const Timestamp t0 = h.clock.Now();
+  BOOST_REQUIRE(h.Start("unknown", "call",
+                        {{"type", "nowhere"}, {"input", 1}, {"options", {{"retry", {{"max_attempts", 2}}}}}})
+                    .status.ok());
+  h.WaitCount("unknown", K::kActivityFailed, 1);
+  const auto f = Nth(h.History("unknown"), K::kActivityFailed, 1).activity_failed();
+  BOOST_TEST(f.failure().error_type() == "UnknownActivityType");
+  BOOST_TEST(f.retry_at_us() == t0 + 1'000'000);
+  h.clock.Set(t0 + 1'000'000);
+  const Json unknown = h.Output("unknown");
+  BOOST_TEST(unknown["type"] == "UnknownActivityType");
+  BOOST_TEST(unknown["attempt"] == 2);
+}
+
 BOOST_AUTO_TEST_CASE(remote_activity_task_goes_out_and_its_result_comes_back) {
   Harness h;
   h.Open();

@@ -97,6 +97,26 @@ BOOST_AUTO_TEST_CASE(cancel_while_waiting_on_a_timer_cancels_the_timer) {
   BOOST_TEST(h.History("c-timer").size() == hist.size());
 }
 
+BOOST_AUTO_TEST_CASE(cancel_while_waiting_on_a_signal_with_a_deadline_cancels_its_timer) {
+  Harness h;
+  h.Open();
+  BOOST_REQUIRE(h.Start("c-within", "compensating", {{"wait", "within"}}).status.ok());
+  h.WaitCount("c-within", K::kTimerStarted, 1);
+  BOOST_REQUIRE(h.Cancel("c-within").status.ok());
+  BOOST_TEST(h.Output("c-within") == (Json{{"compensated", "u"}}));
+  auto hist = h.History("c-within");
+  BOOST_TEST(h.Kinds("c-within") ==
+                 (std::vector<K>{K::kWorkflowStarted, K::kTimerStarted,
+                                 K::kWorkflowCancelRequested, K::kTimerCancelled,
+                                 K::kActivityScheduled, K::kActivityStarted, K::kActivityCompleted,
+                                 K::kWorkflowCompleted}),
+             Harness::Describe(hist));
+  BOOST_TEST(h.TimerRows("c-within").empty());
+  // The signal it waited for comes too late: the run is closed.
+  BOOST_TEST(h.engine->Signal("c-within", "go", JsonPayload(1)).status.code() ==
+             StatusCode::kNotRunning);
+}
+
 BOOST_AUTO_TEST_CASE(cancel_while_waiting_on_a_signal_and_rethrowing_ends_cancelled) {
   Harness h;
   h.Open();
