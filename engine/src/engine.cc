@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <map>
@@ -179,6 +180,56 @@ class EngineImpl final : public Engine {
     return d;
   }
 
+  Result<ListPage> List(const ListRequest& request) override {
+    if (request.limit == 0 || request.limit > 1000) {
+      return InvalidArgument("list limit must be in [1, 1000]");
+    }
+    std::vector<WorkflowStatus> statuses = request.statuses;
+    if (statuses.empty()) {
+      for (int s = records::WorkflowStatus_MIN; s <= records::WorkflowStatus_MAX; ++s) {
+        if (s != records::WORKFLOW_STATUS_UNSPECIFIED) {
+          statuses.push_back(static_cast<WorkflowStatus>(s));
+        }
+      }
+    }
+    std::sort(statuses.begin(), statuses.end());
+    // The token is "<status number>/<last workflow id>".
+    std::size_t first = 0;
+    std::string after;
+    if (!request.page_token.empty()) {
+      const auto slash = request.page_token.find('/');
+      int status = -1;
+      if (slash != std::string::npos) {
+        try {
+          status = std::stoi(request.page_token.substr(0, slash));
+        } catch (const std::exception&) {
+        }
+      }
+      auto at = std::find(statuses.begin(), statuses.end(), status);
+      if (at == statuses.end()) return InvalidArgument("bad page token for this list request");
+      first = at - statuses.begin();
+      after = request.page_token.substr(slash + 1);
+    }
+    ListPage page;
+    for (std::size_t i = first; i < statuses.size(); ++i, after.clear()) {
+      while (true) {
+        auto chunk = options_.store->ListByStatus(statuses[i], after, 1024);
+        if (!chunk.ok()) return chunk.status();
+        for (WorkflowRecord& rec : *chunk) {
+          after = rec.workflow_id();
+          if (!Matches(request, rec)) continue;
+          page.workflows.push_back(std::move(rec));
+          if (page.workflows.size() == request.limit) {
+            page.next_page_token = std::to_string(statuses[i]) + "/" + after;
+            return page;
+          }
+        }
+        if (chunk->size() < 1024) break;
+      }
+    }
+    return page;
+  }
+
   Result<std::vector<HistoryEvent>> History(std::string_view workflow_id) override {
     auto rec = options_.store->GetWorkflow(workflow_id);
     if (!rec.ok()) return rec.status();
@@ -244,6 +295,14 @@ class EngineImpl final : public Engine {
       o.failure = TerminalMessage(e);
     }
     return std::optional<Outcome>(std::move(o));
+  }
+
+  static bool Matches(const ListRequest& r, const WorkflowRecord& rec) {
+    if (!r.workflow_type.empty() && rec.workflow_type() != r.workflow_type) return false;
+    if (r.started_after_us != 0 && rec.start_time_us() < r.started_after_us) return false;
+    if (r.started_before_us != 0 && rec.start_time_us() >= r.started_before_us) return false;
+    return r.partitions.empty() || std::find(r.partitions.begin(), r.partitions.end(),
+                                             rec.partition()) != r.partitions.end();
   }
 
   // A local attempt the store says started but no pool runs (after a restart).

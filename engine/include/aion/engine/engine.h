@@ -123,6 +123,25 @@ struct Description {
   bool resident = false;     // held in memory as a live coroutine
 };
 
+// A visibility query: workflows by status, type and start-time range, read
+// from the records (an index by status), never from histories.
+struct ListRequest {
+  // Statuses to list; empty = every status. A workflow's status is that of
+  // its current run.
+  std::vector<WorkflowStatus> statuses;
+  std::string workflow_type;              // "" = any
+  Timestamp started_after_us = 0;         // start_time_us >= this (0 = any)
+  Timestamp started_before_us = 0;        // start_time_us < this (0 = any)
+  std::vector<std::uint32_t> partitions;  // only these partitions; empty = all
+  std::size_t limit = 100;                // at most this many per page (max 1000)
+  std::string page_token;                 // "" = first page; else next_page_token
+};
+
+struct ListPage {
+  std::vector<WorkflowRecord> workflows;
+  std::string next_page_token;  // "" = no more
+};
+
 // The end of a run.
 struct Outcome {
   WorkflowStatus status = WorkflowStatus::WORKFLOW_STATUS_UNSPECIFIED;
@@ -169,6 +188,8 @@ class Engine {
                                 std::chrono::milliseconds timeout) = 0;
 
   virtual Result<Description> Describe(std::string_view workflow_id) = 0;
+  // kInvalidArgument for a bad page token or limit.
+  virtual Result<ListPage> List(const ListRequest& request) = 0;
   virtual Result<std::vector<HistoryEvent>> History(std::string_view workflow_id) = 0;
 
   // Calls `cb` once when the current run of `workflow_id` is terminal
