@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <queue>
 #include <thread>
@@ -37,14 +38,23 @@ struct ApiServer::Impl {
     std::string reply_to;
     bool json = false;
   };
-  // A request waiting for the engine: `result` for its run to close, or a
-  // heartbeat for its commit. Answered exactly once, by whichever comes
-  // first: the engine's callback, the deadline or Stop.
+  // A request waiting for the engine: `result` for its run to close, a
+  // heartbeat for its commit, a query for a pool thread and the run's
+  // answer. Answered exactly once, by whichever comes first: the engine, the
+  // deadline (with `on_expire`) or Stop.
+  enum class Kind { kResult, kHeartbeat, kQuery };
   struct PendingResult {
     Requester requester;
+    Kind kind = Kind::kResult;
     std::uint64_t token = 0;  // OnClosed token (result only)
-    bool heartbeat = false;
+    Status on_expire;
     std::atomic<bool> answered{false};
+  };
+  // A query waiting for a pool thread.
+  struct QueryJob {
+    std::shared_ptr<PendingResult> pending;
+    QueryCall call;
+    SteadyClock::time_point deadline;
   };
   struct Deadline {
     SteadyClock::time_point at;
@@ -61,7 +71,12 @@ struct ApiServer::Impl {
       : conn(c), engine(e), codec(std::move(cd)), options(std::move(o)) {}
 
   static void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure);
+  static void OnList(natsConnection*, natsSubscription*, natsMsg* msg, void* closure);
   void Handle(natsMsg* msg);
+  void HandleList(natsMsg* msg);
+  void Query(const std::string& id, const WireMessage& wire, const Requester& to);
+  void QueryLoop();
+  void AnswerQuery(PendingResult& pending, const Result<Payload>& result);
   void Dispatch(const ApiSubject& subject, const WireMessage& wire, const Requester& to);
   void Describe(const std::string& id, const Requester& to);
   void History(const std::string& id, const WireMessage& wire, const Requester& to);
@@ -87,13 +102,45 @@ struct ApiServer::Impl {
   std::condition_variable cv;
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines;  // guarded by mu
   bool stopping = false;                                                           // guarded by mu
+  std::condition_variable query_cv;
+  std::deque<QueryJob> queries;       // guarded by mu
+  std::size_t queries_in_flight = 0;  // queued or running; guarded by mu
   std::thread timer;
+  std::vector<std::thread> query_pool;
   bool stopped = false;  // owner thread only
 };
 
 void ApiServer::Impl::OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
   MsgPtr owned(msg);
   static_cast<Impl*>(closure)->Handle(owned.get());
+}
+
+void ApiServer::Impl::OnList(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  MsgPtr owned(msg);
+  static_cast<Impl*>(closure)->HandleList(owned.get());
+}
+
+// One page of the owned partitions' workflows. Every worker answers; the
+// client merges what arrives.
+void ApiServer::Impl::HandleList(natsMsg* msg) {
+  const char* reply_to = natsMsg_GetReply(msg);
+  if (reply_to == nullptr || *reply_to == '\0') return;
+  WireMessage wire = ToWire(msg);
+  Requester to{reply_to, IsJson(wire.headers)};
+  auto request = codec.DecodeList(wire);
+  Result<ListPage> page = Status::Ok();
+  if (request.ok()) {
+    request->partitions = options.partitions;
+    page = engine.List(*request);
+  } else {
+    page = request.status();
+  }
+  if (!page.ok()) {
+    auto reply = ErrorReply<wire::ListReply>(page.status());
+    for (std::uint32_t p : options.partitions) reply.add_partitions(p);
+    return Send(to, reply);
+  }
+  Send(to, MakeListReply(*page, options.partitions));
 }
 
 void ApiServer::Impl::Handle(natsMsg* msg) {
@@ -120,6 +167,8 @@ void ApiServer::Impl::Dispatch(const ApiSubject& subject, const WireMessage& wir
       return AwaitResult(subject.workflow_id, wire, to);
     case ApiOp::kHeartbeat:
       return Heartbeat(subject.workflow_id, wire, to);
+    case ApiOp::kQuery:
+      return Query(subject.workflow_id, wire, to);
     default:
       Send(to, ErrorReply<wire::DescribeReply>(InvalidArgument(
                    "operation '" + std::string(ApiOpName(subject.op)) + "' is not supported yet")));
@@ -168,6 +217,7 @@ void ApiServer::Impl::AwaitResult(const std::string& id, const WireMessage& wire
           : std::min(std::chrono::milliseconds(request.timeout_ms()), options.max_result_timeout);
   auto pending = std::make_shared<PendingResult>();
   pending->requester = to;
+  pending->on_expire = Status(StatusCode::kDeadlineExceeded, "the run did not close in time");
   // The callback may run at once (the run already closed), on this thread.
   pending->token =
       engine.OnClosed(id, [this, pending, life = life](const Result<Outcome>& outcome) {
@@ -187,13 +237,73 @@ void ApiServer::Impl::Heartbeat(const std::string& id, const WireMessage& wire,
   if (!heartbeat.ok()) return Send(to, ErrorReply<wire::HeartbeatReply>(heartbeat.status()));
   auto pending = std::make_shared<PendingResult>();
   pending->requester = to;
-  pending->heartbeat = true;
+  pending->kind = Kind::kHeartbeat;
+  pending->on_expire = Unavailable("the worker did not record the heartbeat in time");
   AddDeadline(pending, options.heartbeat_timeout);
   // The callback runs on the writer thread (or at once, on this one).
   engine.Heartbeat(std::move(*heartbeat), [this, pending, life = life](Status status) {
     std::lock_guard lock(life->mu);
     if (life->alive) AnswerHeartbeat(*pending, status);
   });
+}
+
+// Engine::Query blocks its caller until the run answers or the timeout
+// passes, so it runs on the query pool, never on a delivery thread. The
+// deadline answers query_timeout if the pool is busy for that long.
+void ApiServer::Impl::Query(const std::string& id, const WireMessage& wire, const Requester& to) {
+  auto call = codec.DecodeQuery(wire, id);
+  if (!call.ok()) return Send(to, ErrorReply<wire::QueryReply>(call.status()));
+  const auto timeout = call->timeout_ms == 0 ? options.default_query_timeout
+                                             : std::min(std::chrono::milliseconds(call->timeout_ms),
+                                                        options.max_query_timeout);
+  auto pending = std::make_shared<PendingResult>();
+  pending->requester = to;
+  pending->kind = Kind::kQuery;
+  pending->on_expire =
+      Status(StatusCode::kQueryTimeout, "workflow '" + id + "' did not answer the query within " +
+                                            std::to_string(timeout.count()) + " ms");
+  {
+    std::lock_guard lock(mu);
+    if (queries_in_flight >= options.max_queued_queries) {
+      pending.reset();
+    } else {
+      ++queries_in_flight;
+      queries.push_back(QueryJob{pending, std::move(*call), SteadyClock::now() + timeout});
+    }
+  }
+  if (!pending) {
+    return Send(to, ErrorReply<wire::QueryReply>(
+                        Status(StatusCode::kResourceExhausted,
+                               "the worker has " + std::to_string(options.max_queued_queries) +
+                                   " queries in flight; retry later")));
+  }
+  query_cv.notify_one();
+  AddDeadline(pending, timeout);
+}
+
+void ApiServer::Impl::QueryLoop() {
+  std::unique_lock lock(mu);
+  while (true) {
+    query_cv.wait(lock, [this] { return stopping || !queries.empty(); });
+    if (stopping) return;  // queued queries are answered by CancelAll
+    QueryJob job = std::move(queries.front());
+    queries.pop_front();
+    lock.unlock();
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(job.deadline - SteadyClock::now());
+    if (!job.pending->answered && left.count() > 0) {
+      auto result = engine.Query(job.call.workflow_id, std::move(job.call.name),
+                                 std::move(job.call.args), left);
+      AnswerQuery(*job.pending, result);
+    }
+    lock.lock();
+    --queries_in_flight;
+  }
+}
+
+void ApiServer::Impl::AnswerQuery(PendingResult& pending, const Result<Payload>& result) {
+  if (pending.answered.exchange(true)) return;
+  Send(pending.requester, MakeQueryReply(result));
 }
 
 void ApiServer::Impl::AddDeadline(const std::shared_ptr<PendingResult>& pending,
@@ -216,12 +326,15 @@ void ApiServer::Impl::AnswerHeartbeat(PendingResult& pending, const Status& engi
 }
 
 void ApiServer::Impl::Expire(PendingResult& pending, const Status& why) {
-  if (pending.heartbeat) {
-    AnswerHeartbeat(pending, why);
-    return;
+  switch (pending.kind) {
+    case Kind::kHeartbeat:
+      return AnswerHeartbeat(pending, why);
+    case Kind::kQuery:
+      return AnswerQuery(pending, why);
+    case Kind::kResult:
+      engine.CancelOnClosed(pending.token);
+      return Answer(pending, why);
   }
-  engine.CancelOnClosed(pending.token);
-  Answer(pending, why);
 }
 
 void ApiServer::Impl::Send(const Requester& to, const google::protobuf::Message& reply) {
@@ -246,9 +359,7 @@ void ApiServer::Impl::TimerLoop() {
     deadlines.pop();
     if (!pending || pending->answered) continue;
     lock.unlock();
-    Expire(*pending, pending->heartbeat
-                         ? Unavailable("the worker did not record the heartbeat in time")
-                         : Status(StatusCode::kDeadlineExceeded, "the run did not close in time"));
+    Expire(*pending, pending->on_expire);
     lock.lock();
   }
 }
@@ -270,6 +381,9 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(NatsConnection& conn, Engine
   auto impl = std::make_unique<Impl>(conn, engine, std::move(codec), std::move(options));
   Impl* raw = impl.get();
   impl->timer = std::thread([raw] { raw->TimerLoop(); });
+  for (int i = 0; i < std::max(1, raw->options.query_threads); ++i) {
+    impl->query_pool.emplace_back([raw] { raw->QueryLoop(); });
+  }
   std::unique_ptr<ApiServer> server(new ApiServer(std::move(impl)));
   for (std::uint32_t p : raw->options.partitions) {
     const std::string subject = raw->codec.subjects().ApiFilter(p);
@@ -277,6 +391,13 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(NatsConnection& conn, Engine
     natsStatus s = natsConnection_QueueSubscribe(
         &sub, conn.nc(), subject.c_str(), raw->options.queue_group.c_str(), &Impl::OnMessage, raw);
     if (s != NATS_OK) return NatsStatus(s, "cannot subscribe to " + subject);  // ~ApiServer stops
+    raw->subs.push_back(sub);
+  }
+  if (!raw->options.partitions.empty()) {
+    const std::string subject = raw->codec.subjects().List();
+    natsSubscription* sub = nullptr;
+    natsStatus s = natsConnection_Subscribe(&sub, conn.nc(), subject.c_str(), &Impl::OnList, raw);
+    if (s != NATS_OK) return NatsStatus(s, "cannot subscribe to " + subject);
     raw->subs.push_back(sub);
   }
   Status flushed = conn.Flush();  // the subscriptions are live once this returns
@@ -304,7 +425,10 @@ void ApiServer::Stop() {
     impl_->stopping = true;
   }
   impl_->cv.notify_all();
+  impl_->query_cv.notify_all();
   if (impl_->timer.joinable()) impl_->timer.join();
+  for (std::thread& t : impl_->query_pool) t.join();
+  impl_->query_pool.clear();
   impl_->CancelAll();
   std::lock_guard lock(impl_->life->mu);
   impl_->life->alive = false;

@@ -99,6 +99,32 @@ Json JsonFromNumber(double d) {
   return Json(d);  // NaN and infinities dump as null
 }
 
+// Binary protobuf keeps enum numbers it does not know: refuse them.
+Result<IngressMessage::IdReusePolicy> ReusePolicyFromWire(int policy) {
+  switch (policy) {
+    case wire::ID_REUSE_POLICY_ALLOW_DUPLICATE:
+      return IngressMessage::IdReusePolicy::kAllowDuplicate;
+    case wire::ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY:
+      return IngressMessage::IdReusePolicy::kAllowDuplicateFailedOnly;
+    case wire::ID_REUSE_POLICY_REJECT_DUPLICATE:
+      return IngressMessage::IdReusePolicy::kRejectDuplicate;
+    default:
+      return InvalidArgument("id_reuse_policy " + std::to_string(policy) +
+                             " is unknown (ID_REUSE_POLICY_ALLOW_DUPLICATE = 0, "
+                             "ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY = 1, "
+                             "ID_REUSE_POLICY_REJECT_DUPLICATE = 2)");
+  }
+}
+
+Result<std::int64_t> RunTimeoutUs(std::int64_t run_timeout_ms) {
+  if (run_timeout_ms < 0 || run_timeout_ms > kMaxRunTimeoutMs) {
+    return InvalidArgument("run_timeout_ms " + std::to_string(run_timeout_ms) +
+                           " is out of range (0 = none, at most " +
+                           std::to_string(kMaxRunTimeoutMs) + ", 100 years)");
+  }
+  return run_timeout_ms * 1000;
+}
+
 }  // namespace
 
 std::string_view HeaderValue(const Headers& headers, std::string_view name) {
@@ -197,15 +223,45 @@ Result<IngressMessage> Codec::DecodeStart(const WireMessage& msg) const {
   out.kind = IngressMessage::Kind::kStart;
   out.workflow_type = start.workflow_type();
   out.request_id = start.request_id();
-  if (start.run_timeout_ms() < 0 || start.run_timeout_ms() > kMaxRunTimeoutMs) {
-    return InvalidArgument("run_timeout_ms " + std::to_string(start.run_timeout_ms()) +
-                           " is out of range (0 = none, at most " +
-                           std::to_string(kMaxRunTimeoutMs) + ", 100 years)");
-  }
-  out.run_timeout_us = start.run_timeout_ms() * 1000;
+  auto run_timeout = RunTimeoutUs(start.run_timeout_ms());
+  if (!run_timeout.ok()) return run_timeout.status();
+  out.run_timeout_us = *run_timeout;
+  auto policy = ReusePolicyFromWire(start.id_reuse_policy());
+  if (!policy.ok()) return policy.status();
+  out.id_reuse_policy = *policy;
   auto input = InputPayload(start.input());
   if (!input.ok()) return input.status();
   out.input = std::move(*input);
+  return out;
+}
+
+Result<IngressMessage> Codec::DecodeSignalWithStart(const WireMessage& msg) const {
+  wire::SignalWithStartWorkflow sws;
+  AION_RETURN_IF_ERROR(ParseBody(msg, &sws));
+  AION_RETURN_IF_ERROR(ValidateName("workflow_type", sws.workflow_type()));
+  AION_RETURN_IF_ERROR(ValidateName("signal_name", sws.signal_name()));
+  IngressMessage out;
+  out.kind = IngressMessage::Kind::kSignalWithStart;
+  out.workflow_type = sws.workflow_type();
+  out.signal_name = sws.signal_name();
+  out.request_id = sws.request_id();
+  auto run_timeout = RunTimeoutUs(sws.run_timeout_ms());
+  if (!run_timeout.ok()) return run_timeout.status();
+  out.run_timeout_us = *run_timeout;
+  auto policy = ReusePolicyFromWire(sws.id_reuse_policy());
+  if (!policy.ok()) return policy.status();
+  out.id_reuse_policy = *policy;
+  auto input = InputPayload(sws.input());
+  if (!input.ok()) return input.status();
+  out.input = std::move(*input);
+  auto signal_input = InputPayload(sws.signal_input());
+  if (!signal_input.ok()) return signal_input.status();
+  // Start input and signal input share the body's limit.
+  if (out.input.data().size() + signal_input->data().size() > options_.max_payload_bytes) {
+    return TooLarge("input and signal_input", out.input.data().size() + signal_input->data().size(),
+                    options_.max_payload_bytes);
+  }
+  out.signal_input = std::move(*signal_input);
   return out;
 }
 
@@ -294,6 +350,57 @@ Result<ActivityHeartbeat> Codec::DecodeHeartbeat(const WireMessage& msg,
   return out;
 }
 
+Result<QueryCall> Codec::DecodeQuery(const WireMessage& msg, std::string_view workflow_id) const {
+  AION_RETURN_IF_ERROR(ValidateWorkflowId(workflow_id));
+  wire::QueryRequest request;
+  AION_RETURN_IF_ERROR(DecodeRequest(msg, &request));
+  AION_RETURN_IF_ERROR(ValidateName("query name", request.name()));
+  QueryCall out;
+  out.workflow_id = std::string(workflow_id);
+  out.name = request.name();
+  out.timeout_ms = request.timeout_ms();
+  auto args = InputPayload(request.args());
+  if (!args.ok()) return args.status();
+  out.args = std::move(*args);
+  return out;
+}
+
+Result<ListRequest> Codec::DecodeList(const WireMessage& msg) const {
+  wire::ListRequest request;
+  AION_RETURN_IF_ERROR(DecodeRequest(msg, &request));
+  ListRequest out;
+  for (const std::string& name : request.statuses()) {
+    auto status = ParseWorkflowStatus(name);
+    if (!status.ok()) return status.status();
+    if (std::find(out.statuses.begin(), out.statuses.end(), *status) == out.statuses.end()) {
+      out.statuses.push_back(*status);
+    }
+  }
+  if (!request.workflow_type().empty()) {
+    AION_RETURN_IF_ERROR(ValidateName("workflow_type", request.workflow_type()));
+  }
+  out.workflow_type = request.workflow_type();
+  if (request.started_after_us() < 0 || request.started_before_us() < 0) {
+    return InvalidArgument("started_after_us and started_before_us must not be negative");
+  }
+  if (request.started_before_us() != 0 &&
+      request.started_before_us() <= request.started_after_us()) {
+    return InvalidArgument("started_before_us " + std::to_string(request.started_before_us()) +
+                           " is not after started_after_us " +
+                           std::to_string(request.started_after_us()));
+  }
+  out.started_after_us = request.started_after_us();
+  out.started_before_us = request.started_before_us();
+  if (request.limit() > kMaxListLimit) {
+    return InvalidArgument("limit " + std::to_string(request.limit()) +
+                           " is above the maximum of " + std::to_string(kMaxListLimit));
+  }
+  out.limit = request.limit() == 0 ? kDefaultListLimit : request.limit();
+  AION_RETURN_IF_ERROR(CheckLength("page_token", request.page_token(), kMaxPageTokenBytes));
+  out.page_token = request.page_token();
+  return out;
+}
+
 Result<IngressMessage> Codec::DecodeIngress(const WireMessage& msg, std::uint64_t stream_seq,
                                             std::string_view stream_epoch) const {
   auto subject = subjects_.ParseInbox(msg.subject);
@@ -310,6 +417,9 @@ Result<IngressMessage> Codec::DecodeIngress(const WireMessage& msg, std::uint64_
       break;
     case IngressKind::kSignal:
       decoded = DecodeSignal(msg);
+      break;
+    case IngressKind::kSignalWithStart:
+      decoded = DecodeSignalWithStart(msg);
       break;
     case IngressKind::kCancel:
     case IngressKind::kTerminate:
@@ -472,6 +582,55 @@ wire::ResultReply MakeResultReply(const Result<Outcome>& outcome) {
   return reply;
 }
 
+wire::QueryReply MakeQueryReply(const Result<Payload>& result) {
+  wire::QueryReply reply;
+  if (!result.ok()) {
+    *reply.mutable_error() = ErrorFromStatus(result.status());
+    return reply;
+  }
+  *reply.mutable_result() = ValueFromPayload(*result);
+  return reply;
+}
+
+wire::WorkflowSummary MakeWorkflowSummary(const WorkflowRecord& r) {
+  wire::WorkflowSummary s;
+  s.set_workflow_id(r.workflow_id());
+  s.set_workflow_type(r.workflow_type());
+  s.set_run_id(r.run_id());
+  s.set_status(WorkflowStatusName(r.status()));
+  s.set_start_time_us(r.start_time_us());
+  s.set_close_time_us(r.close_time_us());
+  s.set_partition(r.partition());
+  s.set_history_length(r.head_seq());
+  return s;
+}
+
+wire::ListReply MakeListReply(const ListPage& page, const std::vector<std::uint32_t>& partitions) {
+  wire::ListReply reply;
+  for (const WorkflowRecord& r : page.workflows) *reply.add_workflows() = MakeWorkflowSummary(r);
+  reply.set_next_page_token(page.next_page_token);
+  for (std::uint32_t p : partitions) reply.add_partitions(p);
+  return reply;
+}
+
+Result<WorkflowStatus> ParseWorkflowStatus(std::string_view name) {
+  std::string lower(Trim(name));
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (int v = records::WorkflowStatus_MIN; v <= records::WorkflowStatus_MAX; ++v) {
+    if (!records::WorkflowStatus_IsValid(v) || v == records::WORKFLOW_STATUS_UNSPECIFIED) continue;
+    const auto status = static_cast<WorkflowStatus>(v);
+    if (WorkflowStatusName(status) == lower) return status;
+  }
+  std::string known;
+  for (int v = records::WorkflowStatus_MIN; v <= records::WorkflowStatus_MAX; ++v) {
+    if (!records::WorkflowStatus_IsValid(v) || v == records::WORKFLOW_STATUS_UNSPECIFIED) continue;
+    known += (known.empty() ? "" : ", ") + WorkflowStatusName(static_cast<WorkflowStatus>(v));
+  }
+  std::string shown = SanitizeUtf8(name.substr(0, 64));
+  return InvalidArgument("unknown workflow status '" + shown + "' (expected one of " + known + ")");
+}
+
 wire::HeartbeatReply MakeHeartbeatReply(const Status& engine_status) {
   wire::HeartbeatReply reply;
   if (engine_status.code() == StatusCode::kNotFound) {
@@ -581,6 +740,11 @@ Result<LifecycleMessage> LifecycleFromRow(const OutboxRow& row, const Subjects& 
                                             : "");
       break;
     }
+    case HistoryEvent::kWorkflowContinuedAsNew:
+      // The run ended; the next run's `started` (same commit) carries its input.
+      event.set_event("continued_as_new");
+      event.set_next_run_id(e.workflow_continued_as_new().new_run_id());
+      break;
     default:
       return InvalidArgument("outbox row '" + row.key() + "' holds event seq " +
                              std::to_string(e.seq()) + " which is not a lifecycle event");

@@ -168,6 +168,8 @@ std::string Subjects::ApiFilter(std::uint32_t partition) const {
   return Join("api", std::to_string(partition) + ".*.*");
 }
 
+std::string Subjects::List() const { return Join("api", "list"); }
+
 std::string Subjects::Dlq(std::string_view kind) const { return Join("dlq", kind); }
 
 std::string Subjects::DlqAll() const { return Join("dlq", ">"); }

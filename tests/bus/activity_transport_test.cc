@@ -289,6 +289,7 @@ class FakeEngine final : public Engine {
     return NotFound("fake");
   }
   Result<Description> Describe(std::string_view) override { return NotFound("fake"); }
+  Result<ListPage> List(const ListRequest&) override { return ListPage{}; }
   Result<std::vector<HistoryEvent>> History(std::string_view) override { return NotFound("fake"); }
   std::uint64_t OnClosed(std::string_view, std::function<void(Result<Outcome>)> cb) override {
     cb(NotFound("fake"));

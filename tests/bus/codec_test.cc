@@ -3,6 +3,8 @@
 #define BOOST_TEST_MODULE codec
 #include "aion/bus/codec.h"
 
+#include <google/protobuf/util/message_differencer.h>
+
 #include <boost/test/unit_test.hpp>
 
 #include "aion/engine/history.h"
@@ -38,7 +40,7 @@ wire::StartWorkflow SampleStart() {
 }
 
 void ExpectInvalid(const Status& status, const std::string& fragment) {
-  BOOST_TEST_CONTEXT("status: " << status.ToString()) {
+  BOOST_TEST_CONTEXT("status: " << status.ToString() << "; expected: " << fragment) {
     BOOST_TEST((status.code() == StatusCode::kInvalidArgument));
     BOOST_TEST(status.message().find(fragment) != std::string::npos);
   }
@@ -180,7 +182,7 @@ BOOST_AUTO_TEST_CASE(invalid_subjects_and_kinds_are_invalid_argument) {
   ExpectInvalid(codec.DecodeIngress(JsonMsg(In("w", "launch"), body)).status(),
                 "unknown ingress kind 'launch'");
   ExpectInvalid(codec.DecodeIngress(JsonMsg(In("w", "signal_with_start"), body)).status(),
-                "not supported yet");
+                "signal_name is empty");
   // Kinds that are supported check their own body: a start body is not one.
   for (const char* kind : {"cancel", "terminate", "activity_result"}) {
     ExpectInvalid(codec.DecodeIngress(JsonMsg(In("w", kind), body)).status(), "workflow_type");
@@ -717,7 +719,8 @@ BOOST_AUTO_TEST_CASE(activity_tasks_come_from_outbox_rows_as_json_with_every_fie
   // The JSON parses back into the same message (what a worker in C++ would do).
   wire::ActivityTask back;
   BOOST_TEST(Codec().DecodeRequest(WireMessage{"s", kJson, j.dump()}, &back).ok());
-  BOOST_TEST(back.SerializeAsString() == m->task.SerializeAsString());
+  // Compared as messages: a Struct's map has no fixed serialized order.
+  BOOST_TEST(pb::util::MessageDifferencer::Equals(back, m->task));
   // Another prefix changes every subject.
   auto acme = ActivityTaskFromRow(TaskRow(), Subjects("acme"));
   BOOST_REQUIRE(acme.ok());
@@ -889,6 +892,294 @@ BOOST_AUTO_TEST_CASE(json_nested_too_deep_is_refused_before_parsing) {
       ok + "}}";
   auto decoded_fine = codec.DecodeIngress(JsonMsg(In("w", "start"), fine));
   BOOST_TEST(decoded_fine.ok(), decoded_fine.status().ToString());
+}
+
+// --- round 2: signal-with-start, id-reuse policies, queries, list, continue-as-new ---
+
+wire::SignalWithStartWorkflow SampleSignalWithStart() {
+  wire::SignalWithStartWorkflow m;
+  m.set_workflow_type("order");
+  ValueFromJson(Json{{"sku", "A1"}}, m.mutable_input());
+  m.set_signal_name("approve");
+  ValueFromJson(Json{{"by", "ana"}}, m.mutable_signal_input());
+  m.set_request_id("r-9");
+  m.set_run_timeout_ms(1500);
+  m.set_id_reuse_policy(wire::ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY);
+  return m;
+}
+
+BOOST_AUTO_TEST_CASE(signal_with_start_decodes_from_binary_and_json) {
+  Codec codec;
+  const std::string subject = In("o-1", "signal_with_start");
+  auto from_binary =
+      codec.DecodeIngress(Binary(subject, SampleSignalWithStart().SerializeAsString()));
+  auto from_json = codec.DecodeIngress(
+      JsonMsg(subject, R"({"workflow_type":"order","input":{"sku":"A1"},"signal_name":"approve",)"
+                       R"("signal_input":{"by":"ana"},"request_id":"r-9","run_timeout_ms":"1500",)"
+                       R"("id_reuse_policy":"ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY"})"));
+  BOOST_REQUIRE_MESSAGE(from_binary.ok(), from_binary.status().ToString());
+  BOOST_REQUIRE_MESSAGE(from_json.ok(), from_json.status().ToString());
+  for (const auto* m : {&*from_binary, &*from_json}) {
+    BOOST_TEST((m->kind == IngressMessage::Kind::kSignalWithStart));
+    BOOST_TEST(m->workflow_id == "o-1");
+    BOOST_TEST(m->workflow_type == "order");
+    BOOST_TEST(m->signal_name == "approve");
+    BOOST_TEST((*ParseJsonPayload(m->input) == Json{{"sku", "A1"}}));
+    BOOST_TEST((*ParseJsonPayload(m->signal_input) == Json{{"by", "ana"}}));
+    BOOST_TEST(m->run_timeout_us == 1'500'000);
+    BOOST_TEST((m->id_reuse_policy == IngressMessage::IdReusePolicy::kAllowDuplicateFailedOnly));
+    BOOST_TEST(m->dedupe_key == "signal_with_start:o-1:r-9");
+  }
+  // Without a request id: the usual fallbacks.
+  auto no_id = codec.DecodeIngress(
+      JsonMsg(subject, R"({"workflow_type":"order","signal_name":"approve"})"), 42, "e");
+  BOOST_REQUIRE(no_id.ok());
+  BOOST_TEST(no_id->dedupe_key == "seq:e:42");
+  BOOST_TEST((*ParseJsonPayload(no_id->signal_input) == Json(nullptr)));
+}
+
+BOOST_AUTO_TEST_CASE(malformed_signal_with_start_is_invalid_argument) {
+  Codec codec;
+  const std::string subject = In("o-1", "signal_with_start");
+  const std::string valid = SampleSignalWithStart().SerializeAsString();
+  ExpectInvalid(codec.DecodeIngress(Binary(subject, "\xff\xff garbage")).status(), "not a valid");
+  // Cut inside the last field (id_reuse_policy: tag, then the value).
+  ExpectInvalid(codec.DecodeIngress(Binary(subject, valid.substr(0, valid.size() - 1))).status(),
+                "not a valid");
+  ExpectInvalid(codec.DecodeIngress(Binary(subject, "")).status(), "workflow_type is empty");
+  ExpectInvalid(codec.DecodeIngress(JsonMsg(subject, "{oops")).status(), "JSON");
+  ExpectInvalid(codec.DecodeIngress(JsonMsg(subject, R"({"workflow_type":"order"})")).status(),
+                "signal_name is empty");
+  ExpectInvalid(
+      codec.DecodeIngress(JsonMsg(subject, R"({"workflow_type":"order","signal_name":"a b"})"))
+          .status(),
+      "invalid character");
+  ExpectInvalid(
+      codec.DecodeIngress(JsonMsg(subject, R"({"signal_name":"go","workflow_type":"x/y"})"))
+          .status(),
+      "invalid character");
+  ExpectInvalid(
+      codec
+          .DecodeIngress(JsonMsg(
+              subject, R"({"workflow_type":"order","signal_name":"go","run_timeout_ms":"-1"})"))
+          .status(),
+      "run_timeout_ms");
+  ExpectInvalid(
+      codec
+          .DecodeIngress(JsonMsg(subject, R"({"workflow_type":"order","signal_name":"go",)"
+                                          R"("id_reuse_policy":"ID_REUSE_POLICY_SOMETIMES"})"))
+          .status(),
+      "JSON");
+  ExpectInvalid(
+      codec
+          .DecodeIngress(JsonMsg(subject, R"({"workflow_type":"order","signal_name":"go",)"
+                                          R"("request_id":"a/b"})"))
+          .status(),
+      "request_id");
+  // Binary keeps enum numbers it does not know: refused by the codec.
+  auto unknown_policy = SampleSignalWithStart();
+  unknown_policy.set_id_reuse_policy(static_cast<wire::IdReusePolicy>(7));
+  ExpectInvalid(codec.DecodeIngress(Binary(subject, unknown_policy.SerializeAsString())).status(),
+                "id_reuse_policy 7 is unknown");
+  // Start input and signal input together stay within the payload limit:
+  // control characters take 1 byte in protobuf, 6 in JSON ("\u0001").
+  Codec small(Subjects(), CodecOptions{.max_payload_bytes = 100});
+  auto big = SampleSignalWithStart();
+  big.clear_request_id();
+  ValueFromJson(Json(std::string(10, '\x01')), big.mutable_input());
+  ValueFromJson(Json(std::string(10, '\x01')), big.mutable_signal_input());
+  BOOST_TEST(big.ByteSizeLong() < 100u);
+  ExpectInvalid(small.DecodeIngress(Binary(subject, big.SerializeAsString())).status(),
+                "input and signal_input");
+}
+
+BOOST_AUTO_TEST_CASE(start_carries_its_id_reuse_policy) {
+  Codec codec;
+  const std::string subject = In("s-1", "start");
+  using P = IngressMessage::IdReusePolicy;
+  auto none = codec.DecodeIngress(JsonMsg(subject, R"({"workflow_type":"noop"})"));
+  BOOST_REQUIRE(none.ok());
+  BOOST_TEST((none->id_reuse_policy == P::kAllowDuplicate));
+  auto reject = codec.DecodeIngress(JsonMsg(
+      subject, R"({"workflow_type":"noop","id_reuse_policy":"ID_REUSE_POLICY_REJECT_DUPLICATE"})"));
+  BOOST_REQUIRE_MESSAGE(reject.ok(), reject.status().ToString());
+  BOOST_TEST((reject->id_reuse_policy == P::kRejectDuplicate));
+  auto numeric =
+      codec.DecodeIngress(JsonMsg(subject, R"({"workflow_type":"noop","id_reuse_policy":1})"));
+  BOOST_REQUIRE(numeric.ok());
+  BOOST_TEST((numeric->id_reuse_policy == P::kAllowDuplicateFailedOnly));
+  wire::StartWorkflow start = SampleStart();
+  start.set_id_reuse_policy(wire::ID_REUSE_POLICY_REJECT_DUPLICATE);
+  auto binary = codec.DecodeIngress(Binary(subject, start.SerializeAsString()));
+  BOOST_REQUIRE(binary.ok());
+  BOOST_TEST((binary->id_reuse_policy == P::kRejectDuplicate));
+  start.set_id_reuse_policy(static_cast<wire::IdReusePolicy>(-3));
+  ExpectInvalid(codec.DecodeIngress(Binary(subject, start.SerializeAsString())).status(),
+                "id_reuse_policy -3 is unknown");
+  ExpectInvalid(
+      codec.DecodeIngress(JsonMsg(subject, R"({"workflow_type":"noop","id_reuse_policy":"nah"})"))
+          .status(),
+      "JSON");
+}
+
+BOOST_AUTO_TEST_CASE(queries_decode_and_validate) {
+  Codec codec;
+  wire::QueryRequest q;
+  q.set_name("count");
+  ValueFromJson(Json{{"x", 1}}, q.mutable_args());
+  q.set_timeout_ms(250);
+  auto binary = codec.DecodeQuery(Binary("aion.api.3.w-1.query", q.SerializeAsString()), "w-1");
+  BOOST_REQUIRE(binary.ok());
+  BOOST_TEST(binary->workflow_id == "w-1");
+  BOOST_TEST(binary->name == "count");
+  BOOST_TEST(binary->timeout_ms == 250u);
+  BOOST_TEST((*ParseJsonPayload(binary->args) == Json{{"x", 1}}));
+  auto json = codec.DecodeQuery(JsonMsg("s", R"({"name":"count"})"), "w-1");
+  BOOST_REQUIRE(json.ok());
+  BOOST_TEST(json->timeout_ms == 0u);
+  BOOST_TEST((*ParseJsonPayload(json->args) == Json(nullptr)));
+
+  ExpectInvalid(codec.DecodeQuery(Binary("s", ""), "w-1").status(), "query name is empty");
+  ExpectInvalid(codec.DecodeQuery(JsonMsg("s", "{}"), "w-1").status(), "query name is empty");
+  ExpectInvalid(codec.DecodeQuery(JsonMsg("s", R"({"name":"a b"})"), "w-1").status(),
+                "invalid character");
+  ExpectInvalid(codec.DecodeQuery(JsonMsg("s", R"({"name":"x","timeout_ms":-1})"), "w-1").status(),
+                "JSON");
+  ExpectInvalid(codec.DecodeQuery(JsonMsg("s", R"({"name":"x","bogus":1})"), "w-1").status(),
+                "bogus");
+  ExpectInvalid(codec.DecodeQuery(JsonMsg("s", "[1]"), "w-1").status(), "JSON");
+  ExpectInvalid(codec.DecodeQuery(Binary("s", "\xff\xff\xff"), "w-1").status(), "not a valid");
+  ExpectInvalid(codec.DecodeQuery(JsonMsg("s", R"({"name":"x"})"), "bad id").status(),
+                "invalid character");
+  Codec small(Subjects(), CodecOptions{.max_payload_bytes = 32});
+  ExpectInvalid(
+      small
+          .DecodeQuery(JsonMsg("s", R"({"name":"x","args":")" + std::string(40, 'a') + R"("})"),
+                       "w-1")
+          .status(),
+      "exceeds the limit");
+}
+
+BOOST_AUTO_TEST_CASE(query_replies_carry_the_answer_or_the_error_code) {
+  auto ok = MakeQueryReply(Result<Payload>(JsonPayload(Json{{"count", 2}})));
+  BOOST_TEST(!ok.has_error());
+  BOOST_TEST((JsonFromValue(ok.result()) == Json{{"count", 2}}));
+  const std::pair<StatusCode, std::string> cases[] = {
+      {StatusCode::kUnknownQuery, "unknown_query"},
+      {StatusCode::kQueryTimeout, "query_timeout"},
+      {StatusCode::kNotFound, "not_found"},
+      {StatusCode::kUnavailable, "unavailable"},
+      {StatusCode::kInvalidArgument, "invalid_argument"},
+  };
+  for (const auto& [code, name] : cases) {
+    auto reply = MakeQueryReply(Result<Payload>(Status(code, "why")));
+    BOOST_TEST(reply.error().code() == name);
+    BOOST_TEST(reply.error().message() == "why");
+    BOOST_TEST(!reply.has_result());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(list_requests_decode_and_validate) {
+  Codec codec;
+  wire::ListRequest req;
+  req.add_statuses("running");
+  req.add_statuses("TIMED_OUT");
+  req.add_statuses("running");
+  req.set_workflow_type("order");
+  req.set_started_after_us(10);
+  req.set_started_before_us(20);
+  req.set_limit(5);
+  req.set_page_token("tok");
+  auto binary = codec.DecodeList(Binary("aion.api.list", req.SerializeAsString()));
+  BOOST_REQUIRE_MESSAGE(binary.ok(), binary.status().ToString());
+  BOOST_TEST(binary->statuses.size() == 2u);  // repeats dropped
+  BOOST_TEST((binary->statuses[0] == records::WORKFLOW_STATUS_RUNNING));
+  BOOST_TEST((binary->statuses[1] == records::WORKFLOW_STATUS_TIMED_OUT));
+  BOOST_TEST(binary->workflow_type == "order");
+  BOOST_TEST(binary->started_after_us == 10);
+  BOOST_TEST(binary->started_before_us == 20);
+  BOOST_TEST(binary->limit == 5u);
+  BOOST_TEST(binary->page_token == "tok");
+  BOOST_TEST(binary->partitions.empty());
+  auto empty = codec.DecodeList(Binary("aion.api.list", ""));
+  BOOST_REQUIRE(empty.ok());
+  BOOST_TEST(empty->limit == 100u);
+  BOOST_TEST(empty->statuses.empty());
+  auto json = codec.DecodeList(JsonMsg("aion.api.list", R"({"statuses":["completed"]})"));
+  BOOST_REQUIRE(json.ok());
+  BOOST_TEST((json->statuses.at(0) == records::WORKFLOW_STATUS_COMPLETED));
+
+  ExpectInvalid(codec.DecodeList(JsonMsg("s", R"({"statuses":["runing"]})")).status(),
+                "unknown workflow status 'runing' (expected one of running, completed");
+  ExpectInvalid(codec.DecodeList(JsonMsg("s", R"({"statuses":["unspecified"]})")).status(),
+                "unknown workflow status");
+  ExpectInvalid(codec.DecodeList(JsonMsg("s", R"({"statuses":[""]})")).status(),
+                "unknown workflow status");
+  ExpectInvalid(codec.DecodeList(JsonMsg("s", R"({"statuses":[{"a":1}]})")).status(), "JSON");
+  ExpectInvalid(codec.DecodeList(JsonMsg("s", R"({"limit":1001})")).status(), "limit 1001");
+  ExpectInvalid(codec.DecodeList(JsonMsg("s", R"({"workflow_type":"a b"})")).status(),
+                "invalid character");
+  ExpectInvalid(codec.DecodeList(JsonMsg("s", R"({"started_after_us":"-5"})")).status(),
+                "must not be negative");
+  ExpectInvalid(
+      codec.DecodeList(JsonMsg("s", R"({"started_after_us":"20","started_before_us":"20"})"))
+          .status(),
+      "is not after");
+  ExpectInvalid(
+      codec.DecodeList(JsonMsg("s", R"({"page_token":")" + std::string(2000, 't') + R"("})"))
+          .status(),
+      "page_token");
+  ExpectInvalid(codec.DecodeList(Binary("s", "\xff\xff\xff")).status(), "not a valid");
+  ExpectInvalid(codec.DecodeList(JsonMsg("s", "{")).status(), "JSON");
+}
+
+BOOST_AUTO_TEST_CASE(list_replies_summarise_records) {
+  WorkflowRecord r;
+  r.set_workflow_id("w-1");
+  r.set_workflow_type("noop");
+  r.set_run_id("run-1");
+  r.set_status(records::WORKFLOW_STATUS_CONTINUED_AS_NEW);
+  r.set_start_time_us(5);
+  r.set_close_time_us(6);
+  r.set_partition(3);
+  r.set_head_seq(9);
+  ListPage page;
+  page.workflows.push_back(r);
+  page.next_page_token = "next";
+  auto reply = MakeListReply(page, {3, 4});
+  BOOST_REQUIRE(reply.workflows_size() == 1);
+  const auto& w = reply.workflows(0);
+  BOOST_TEST(w.workflow_id() == "w-1");
+  BOOST_TEST(w.workflow_type() == "noop");
+  BOOST_TEST(w.run_id() == "run-1");
+  BOOST_TEST(w.status() == "continued_as_new");
+  BOOST_TEST(w.start_time_us() == 5);
+  BOOST_TEST(w.close_time_us() == 6);
+  BOOST_TEST(w.partition() == 3u);
+  BOOST_TEST(w.history_length() == 9u);
+  BOOST_TEST(reply.next_page_token() == "next");
+  BOOST_TEST(reply.partitions_size() == 2);
+  BOOST_TEST((ParseWorkflowStatus(" Continued_As_New ").ok()));
+}
+
+BOOST_AUTO_TEST_CASE(continued_as_new_has_a_lifecycle_event_naming_the_next_run) {
+  Subjects subjects;
+  HistoryEvent can;
+  can.set_seq(4);
+  can.set_run_id("run-1");
+  *can.mutable_workflow_continued_as_new()->mutable_input() = JsonPayload(Json{{"n", 2}});
+  can.mutable_workflow_continued_as_new()->set_new_run_id("run-2");
+  auto m = LifecycleFromRow(Row(can), subjects);
+  BOOST_REQUIRE_MESSAGE(m.ok(), m.status().ToString());
+  BOOST_TEST(m->subject == "aion.evt.noop.w-1.continued_as_new");
+  BOOST_TEST(m->event.event() == "continued_as_new");
+  BOOST_TEST(m->event.run_id() == "run-1");
+  BOOST_TEST(m->event.next_run_id() == "run-2");
+  BOOST_TEST(m->event.seq() == 4u);
+  BOOST_TEST(!m->event.has_output());
+  BOOST_TEST(m->event.failure().empty());
+  BOOST_TEST(WorkflowStatusName(records::WORKFLOW_STATUS_CONTINUED_AS_NEW) == "continued_as_new");
+  BOOST_TEST(DescribeEvent(can) == "WorkflowContinuedAsNew");
 }
 
 }  // namespace aion::bus

@@ -129,5 +129,13 @@ BOOST_AUTO_TEST_CASE(kind_and_op_names_round_trip) {
   BOOST_TEST(!ParseApiOp("").ok());
 }
 
+BOOST_AUTO_TEST_CASE(list_is_one_subject_outside_the_per_partition_api_filters) {
+  BOOST_TEST(Subjects().List() == "aion.api.list");
+  BOOST_TEST(Subjects("acme.prod").List() == "acme.prod.api.list");
+  BOOST_TEST(!Subjects().ParseApi("aion.api.list").ok());  // never taken for aion.api.<p>.<id>.<op>
+  BOOST_TEST(Subjects().ApiFilter(3) == "aion.api.3.*.*");
+  BOOST_TEST(ApiOpName(ApiOp::kQuery) == "query");
+}
+
 }  // namespace
 }  // namespace aion::bus

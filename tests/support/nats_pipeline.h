@@ -1,8 +1,11 @@
 // NatsPipeline: the bus wired to an in-process Engine, as a worker wires it
 // (store -> engine with the NATS outbox sink -> streams -> ingress + API), on
-// a MemoryStore unless another Store is given. Header-only; one owner thread.
+// a MemoryStore unless another Store is given, with the reference workflows
+// and the reference local activities (so activity workflows run). Header-only;
+// one owner thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <numeric>
 #include <stdexcept>
@@ -25,12 +28,16 @@ struct NatsPipelineOptions {
   bus::StreamsOptions streams;       // `partitions` is filled in
   bus::IngressOptions ingress;       // `partitions` and `stream_epoch` are filled in
   bus::ApiServerOptions api;         // `partitions` is filled in
+  // Registers more workflows beside the reference ones (test-only types).
+  std::function<void(WorkflowRegistry&)> register_workflows;
 };
 
 class NatsPipeline {
  public:
   NatsPipeline(const std::string& url, NatsPipelineOptions options = {}) {
     Check(examples::RegisterReferenceWorkflows(registry_));
+    Check(examples::RegisterReferenceActivities(activities_));
+    if (options.register_workflows) options.register_workflows(registry_);
     bus::NatsConnectionOptions conn_options;
     conn_options.url = url;
     conn_options.name = "aion-pipeline";
@@ -45,6 +52,7 @@ class NatsPipeline {
     engine_options.registry = &registry_;
     engine_options.outbox = sink_.get();
     engine_options.partition_count = options.partitions;
+    engine_options.activities = &activities_;
     engine_ = Take(Engine::Open(engine_options));
     std::vector<std::uint32_t> owned = options.owned;
     if (owned.empty()) {
@@ -85,6 +93,7 @@ class NatsPipeline {
 
   MemoryStore memory_;
   WorkflowRegistry registry_;
+  ActivityRegistry activities_;
   std::unique_ptr<bus::NatsConnection> conn_;
   std::unique_ptr<bus::NatsOutboxSink> sink_;
   std::unique_ptr<Engine> engine_;

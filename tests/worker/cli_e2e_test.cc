@@ -302,6 +302,93 @@ BOOST_AUTO_TEST_CASE(cli_cancel_terminate_and_run_timeout) {
   BOOST_CHECK_MESSAGE(stopped.ok(), stopped.ToString());
 }
 
+// query, signal-with-start, --id-reuse and list through the CLI against a
+// real worker (the reference workflows register no query handlers, so the
+// query answers here are the errors; tests/bus/nats_query_list_test.cc has
+// the answers).
+BOOST_AUTO_TEST_CASE(cli_query_signal_with_start_id_reuse_and_list) {
+  WorkerHarness h({"--max-resident-runs", "2"});
+  const std::string waiting = R"({"sleep_ms":0,"signal":"never"})";
+  BOOST_REQUIRE_EQUAL(h.Aion({"start", "timer_signal", "ql-1", "--input", waiting}).exit_code, 0);
+
+  auto unknown_query = h.Aion({"query", "ql-1", "status", "--args", R"({"x":1})"});
+  BOOST_CHECK_EQUAL(unknown_query.exit_code, 1);
+  BOOST_CHECK_MESSAGE(Contains(unknown_query.err, "error unknown_query: "), unknown_query.err);
+  auto unknown_json = h.Aion({"--json", "query", "ql-1", "status"});
+  BOOST_CHECK_EQUAL(unknown_json.exit_code, 1);
+  BOOST_CHECK_EQUAL(ParseJsonOrFail(unknown_json.out)["error"]["code"], "unknown_query");
+  auto no_such = h.Aion({"query", "ql-nobody", "status"});
+  BOOST_CHECK_EQUAL(no_such.exit_code, 1);
+  BOOST_CHECK_MESSAGE(Contains(no_such.err, "not_found"), no_such.err);
+  BOOST_CHECK_EQUAL(h.Aion({"query", "ql-1", "bad name"}).exit_code, 2);
+  BOOST_CHECK_EQUAL(h.Aion({"query", "ql-1", "status", "--args", "{x"}).exit_code, 2);
+
+  // signal-with-start: starts the run and delivers the signal in one commit.
+  auto sws = h.Aion({"signal-with-start", "timer_signal", "sws-1", "go", "--input",
+                     R"({"sleep_ms":0,"signal":"go"})", "--signal-input", R"({"by":"cli"})",
+                     "--request-id", "sws-r1"});
+  BOOST_REQUIRE_MESSAGE(sws.exit_code == 0, sws.out << sws.err);
+  BOOST_CHECK_MESSAGE(Contains(sws.out, "signaled sws-1 run "), sws.out);
+  auto result = h.Aion({"--json", "result", "sws-1", "--timeout", "20s"});
+  BOOST_REQUIRE_EQUAL(result.exit_code, 0);
+  json r = ParseJsonOrFail(result.out);
+  BOOST_CHECK_EQUAL(r["output"]["signal"]["by"], "cli");
+  auto sws_again = h.Aion({"signal-with-start", "timer_signal", "sws-1", "go", "--input",
+                           R"({"sleep_ms":0,"signal":"go"})", "--signal-input", R"({"by":"cli"})",
+                           "--request-id", "sws-r1"});
+  BOOST_CHECK_EQUAL(sws_again.exit_code, 0);
+  BOOST_CHECK_MESSAGE(Contains(sws_again.out, "duplicate"), sws_again.out);
+  auto sws_reject =
+      h.Aion({"signal-with-start", "timer_signal", "sws-1", "go", "--id-reuse", "reject"});
+  BOOST_CHECK_EQUAL(sws_reject.exit_code, 1);
+  BOOST_CHECK_MESSAGE(Contains(sws_reject.err, "already_started"), sws_reject.err);
+  BOOST_CHECK_EQUAL(h.Aion({"signal-with-start", "timer_signal", "sws-2", "a.b"}).exit_code, 2);
+
+  // --id-reuse on start: the closed sws-1 completed.
+  auto reject = h.Aion({"start", "noop", "sws-1", "--id-reuse", "reject"});
+  BOOST_CHECK_EQUAL(reject.exit_code, 1);
+  BOOST_CHECK_MESSAGE(Contains(reject.err, "already_started"), reject.err);
+  auto failed_only = h.Aion({"--json", "start", "noop", "sws-1", "--id-reuse", "failed-only"});
+  BOOST_CHECK_EQUAL(failed_only.exit_code, 1);
+  BOOST_CHECK_EQUAL(ParseJsonOrFail(failed_only.out)["error"]["code"], "already_started");
+  BOOST_CHECK_EQUAL(h.Aion({"start", "noop", "sws-1", "--id-reuse", "sometimes"}).exit_code, 2);
+  auto allowed = h.Aion({"start", "noop", "sws-1", "--id-reuse", "allow", "--wait"});
+  BOOST_CHECK_EQUAL(allowed.exit_code, 0);
+
+  // list: one worker owns all 16 partitions.
+  auto all = h.Aion({"--json", "list"});
+  BOOST_REQUIRE_MESSAGE(all.exit_code == 0, all.out << all.err);
+  json listed = ParseJsonOrFail(all.out);
+  BOOST_CHECK_EQUAL(listed["workers"], 1);
+  BOOST_CHECK_EQUAL(listed["partitions"].size(), 16u);
+  std::vector<std::string> ids;
+  for (const auto& w : listed["workflows"]) ids.push_back(w["workflow_id"]);
+  BOOST_CHECK((ids == std::vector<std::string>{"ql-1", "sws-1"}));  // sorted by id
+  auto running = h.Aion({"list", "--status", "running", "--since", "1h"});
+  BOOST_REQUIRE_EQUAL(running.exit_code, 0);
+  const auto lines = Lines(running.out);
+  BOOST_REQUIRE_EQUAL(lines.size(), 2u);  // header + ql-1
+  BOOST_CHECK_MESSAGE(lines[0].rfind("WORKFLOW_ID", 0) == 0, lines[0]);
+  BOOST_CHECK_MESSAGE(lines[1].rfind("ql-1", 0) == 0 && Contains(lines[1], "running"), lines[1]);
+  BOOST_CHECK_MESSAGE(Contains(running.err, "1 workflow(s) from 1 worker(s), 16 partition(s)"),
+                      running.err);
+  auto none = h.Aion({"--json", "list", "--type", "order"});
+  BOOST_REQUIRE_EQUAL(none.exit_code, 0);
+  BOOST_CHECK(ParseJsonOrFail(none.out).value("workflows", json::array()).empty());
+  auto limited = h.Aion({"--json", "list", "--limit", "1"});
+  BOOST_REQUIRE_EQUAL(limited.exit_code, 0);
+  json lj = ParseJsonOrFail(limited.out);
+  BOOST_CHECK_EQUAL(lj["workflows"].size(), 1u);
+  BOOST_CHECK_EQUAL(lj["more"], true);
+  BOOST_CHECK_EQUAL(h.Aion({"list", "--status", "bogus"}).exit_code, 2);
+  BOOST_CHECK_EQUAL(h.Aion({"list", "--since", "yesterday"}).exit_code, 2);
+  Status stopped = h.worker().Terminate();
+  BOOST_CHECK_MESSAGE(stopped.ok(), stopped.ToString());
+  // Nobody answers list now: NATS says no responders (exit 3).
+  auto nobody = h.Aion({"list"});
+  BOOST_CHECK_EQUAL(nobody.exit_code, 3);
+}
+
 // The worker runs local activities on its pool and hands remote ones to a
 // task queue: here the test is the activity worker of queue "echo", pulling
 // JSON tasks from AION_TASKS and answering on the subjects each task names.

@@ -226,13 +226,40 @@ std::vector<Case> MakeCases(std::uint32_t p, const bus::Subjects& subjects) {
        R"({"run_id":"r1","activity_id":"#1","attempt":1,"output":)" + Nested(200) + "}", ar, ia,
        "levels deep");
 
-  // Kinds of the wire contract that are not supported yet: refused whatever the body.
-  for (const std::string kind : {"signal_with_start"}) {
-    b.Wf(kind + ": garbage bytes", kind, false, kGarbage, kind, ia, "not supported");
-    b.Wf(kind + ": plausible JSON", kind, true, StartBody("timer_signal", "k-1"), kind, ia,
-         "not supported");
-    b.Wf(kind + ": invalid JSON", kind, true, "{", kind, ia);
+  // signal_with_start
+  const std::string sws = "signal_with_start";
+  b.Wf("signal_with_start: garbage bytes", sws, false, kGarbage, sws, ia, "protobuf");
+  {
+    wire::SignalWithStartWorkflow m;
+    m.set_workflow_type("timer_signal");
+    m.set_signal_name("go");
+    m.set_request_id("request-0123456789");
+    std::string bytes = m.SerializeAsString();
+    b.Wf("signal_with_start: truncated protobuf", sws, false, bytes.substr(0, bytes.size() - 5),
+         sws, ia, "protobuf");
+    m.set_id_reuse_policy(static_cast<wire::IdReusePolicy>(9));
+    b.Wf("signal_with_start: unknown id_reuse_policy (protobuf)", sws, false, m.SerializeAsString(),
+         sws, ia, "id_reuse_policy 9");
   }
+  b.Wf("signal_with_start: a start body (no signal_name)", sws, true,
+       StartBody("timer_signal", "k-1"), sws, ia, "signal_name");
+  b.Wf("signal_with_start: invalid JSON", sws, true, "{", sws, ia);
+  b.Wf("signal_with_start: missing workflow_type", sws, true, R"({"signal_name":"go"})", sws, ia,
+       "workflow_type");
+  b.Wf("signal_with_start: unknown id_reuse_policy name", sws, true,
+       R"({"workflow_type":"noop","signal_name":"go","id_reuse_policy":"ID_REUSE_POLICY_MAYBE"})",
+       sws, ia);
+  b.Wf("signal_with_start: negative run_timeout_ms", sws, true,
+       R"({"workflow_type":"noop","signal_name":"go","run_timeout_ms":"-5"})", sws, ia,
+       "run_timeout_ms");
+  b.Wf("signal_with_start: unknown workflow type", sws, true,
+       R"({"workflow_type":"no_such_type","signal_name":"go"})", sws, "unknown_workflow_type",
+       "no_such_type");
+  b.Wf("signal_with_start: oversized signal input", sws, true,
+       json{{"workflow_type", "noop"}, {"signal_name", "go"}, {"signal_input", big}}.dump(), sws,
+       ia, "exceeds");
+  b.Wf("start: unknown id_reuse_policy name", "start", true,
+       R"({"workflow_type":"noop","id_reuse_policy":"sometimes"})", "start", ia);
 
   // Kinds nobody knows.
   b.Wf("bogus: valid start body", "bogus", true, StartBody("timer_signal", "b-1"), "unknown", ia);

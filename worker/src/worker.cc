@@ -129,6 +129,7 @@ Status Worker::Impl::Open() {
   engine_options.executor_threads = options.executor_threads;
   engine_options.activities = &activities;
   engine_options.activity_threads = options.activity_threads;
+  engine_options.max_resident_runs = options.max_resident_runs;
   AION_RETURN_IF_ERROR(Assign(Engine::Open(engine_options), &engine));
   bus::ApiServerOptions api_options;
   api_options.partitions = options.partitions;

@@ -30,6 +30,7 @@ struct Flags {
   int dev_port = -1;
   int executor_threads = 2;
   int activity_threads = 4;
+  std::size_t max_resident_runs = 100000;
 };
 
 void AddFlags(CLI::App& app, Flags& f) {
@@ -47,6 +48,10 @@ void AddFlags(CLI::App& app, Flags& f) {
   app.add_option("--activity-threads", f.activity_threads,
                  "threads that run local activities (a bounded pool)")
       ->check(CLI::Range(1, 1024));
+  app.add_option("--max-resident-runs", f.max_resident_runs,
+                 "idle runs kept in memory; beyond it the least recently used are evicted and "
+                 "rebuilt by replay on their next input (0 = no limit)")
+      ->capture_default_str();
   app.add_flag("--dev", f.dev, "start a local nats-server too (data dir default ./aion-dev)");
   app.add_option("--dev-port", f.dev_port, "port of the --dev nats-server (default: any free)");
 }
@@ -92,6 +97,7 @@ aion::Result<aion::worker::WorkerOptions> ToOptions(const Flags& f) {
   options.prefix = f.prefix;
   options.executor_threads = f.executor_threads;
   options.activity_threads = f.activity_threads;
+  options.max_resident_runs = f.max_resident_runs;
   if (!f.partitions.empty()) {
     auto owned = aion::worker::ParsePartitions(f.partitions, f.partition_count);
     if (!owned.ok()) return owned.status();

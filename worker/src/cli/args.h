@@ -6,8 +6,10 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "aion/engine/payload.h"
 #include "aion/engine/status.h"
@@ -31,6 +33,9 @@ enum class Command {
   kDescribe,
   kHistory,
   kResult,
+  kQuery,
+  kList,
+  kSignalWithStart,
   kPub,
   kSub
 };
@@ -42,20 +47,33 @@ struct Invocation {
   bool json = false;
 
   std::string workflow_id;
-  std::string workflow_type;              // start
-  std::string signal_name;                // signal
-  std::string request_id;                 // start, signal, cancel, terminate
-  std::string reason;                     // cancel, terminate
-  std::string run_timeout_text;           // start: --run-timeout as typed ("" = none)
-  std::optional<std::string> input_text;  // start, signal: --input as typed
-  bool wait = false;                      // start
-  std::string subject;                    // pub, sub
-  std::string body_text;                  // pub
-  int count = 0;                          // sub: stop after this many messages (0 = never)
-  std::string timeout_text;               // as typed; Validate fills `timeout`
+  std::string workflow_type;                     // start, signal-with-start; list: --type
+  std::string signal_name;                       // signal, signal-with-start
+  std::string query_name;                        // query
+  std::string request_id;                        // start, signal, cancel, terminate
+  std::string reason;                            // cancel, terminate
+  std::string run_timeout_text;                  // start: --run-timeout as typed ("" = none)
+  std::optional<std::string> input_text;         // start, signal: --input as typed
+  std::optional<std::string> signal_input_text;  // signal-with-start: --signal-input
+  std::optional<std::string> args_text;          // query: --args
+  std::string id_reuse_text;                     // start, signal-with-start: --id-reuse
+  std::string statuses_text;                     // list: --status running,completed
+  std::string since_text, until_text;            // list: --since, --until
+  std::uint32_t limit = 0;                       // list: per worker (0 = the server's 100)
+  bool wait = false;                             // start
+  std::string subject;                           // pub, sub
+  std::string body_text;                         // pub
+  int count = 0;                                 // sub: stop after this many messages (0 = never)
+  std::string timeout_text;                      // as typed; Validate fills `timeout`
 
   // Filled by Validate.
-  Json input;  // null when --input was not given
+  Json input;                         // null when --input was not given
+  Json signal_input;                  // null when --signal-input was not given
+  Json args;                          // null when --args was not given
+  int id_reuse = 0;                   // wire::IdReusePolicy
+  std::vector<std::string> statuses;  // list: canonical names
+  std::int64_t started_after_us = 0;  // list: 0 = any
+  std::int64_t started_before_us = 0;
   std::chrono::milliseconds timeout{0};
   std::chrono::milliseconds run_timeout{0};  // start: 0 = none
 };
@@ -71,6 +89,14 @@ Status Validate(Invocation& inv);
 // most `max_ms` (default 24 h).
 Result<std::chrono::milliseconds> ParseDuration(std::string_view text,
                                                 std::int64_t max_ms = 86'400'000);
+
+// --since / --until: an RFC 3339 time (2026-11-21T12:54:05Z, fractions and
+// offsets like +02:00 allowed), or a duration before `now_us` ("1h", "7d").
+Result<std::int64_t> ParseTimeArgument(std::string_view what, std::string_view text,
+                                       std::int64_t now_us);
+
+// --id-reuse: allow, failed-only or reject -> wire::IdReusePolicy.
+Result<int> ParseIdReuse(std::string_view text);
 
 // Parses JSON typed by the user; the error names `what` and the byte offset.
 Result<Json> ParseJsonArgument(std::string_view what, std::string_view text);

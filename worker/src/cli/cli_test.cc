@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 #include <sstream>
 
+#include "aion/bus/codec.h"
 #include "args.h"
 #include "render.h"
 
@@ -223,6 +224,157 @@ BOOST_AUTO_TEST_CASE(errors_go_to_stderr_or_into_the_json_object) {
   std::ostringstream jout, jerr;
   Renderer(true, jout, jerr).ServerError(e);
   BOOST_CHECK_EQUAL(Json::parse(jout.str())["error"]["code"], "not_found");
+}
+
+BOOST_AUTO_TEST_CASE(query_parses_and_validates) {
+  Invocation inv =
+      Parse({"query", "order-1", "status", "--args", R"({"v":true})", "--timeout", "2s"});
+  BOOST_REQUIRE(Validate(inv).ok());
+  BOOST_CHECK(inv.command == Command::kQuery);
+  BOOST_CHECK_EQUAL(inv.workflow_id, "order-1");
+  BOOST_CHECK_EQUAL(inv.query_name, "status");
+  BOOST_CHECK_EQUAL(inv.args, Json::parse(R"({"v":true})"));
+  BOOST_CHECK_EQUAL(inv.timeout.count(), 2000);
+  inv = Parse({"query", "order-1", "status"});
+  BOOST_REQUIRE(Validate(inv).ok());
+  BOOST_CHECK_EQUAL(inv.timeout.count(), 5000);  // default
+  BOOST_CHECK(inv.args.is_null());
+  for (std::vector<std::string> bad : {std::vector<std::string>{"query", "order-1", "a b"},
+                                       {"query", "bad id", "status"},
+                                       {"query", "order-1", "status", "--args", "{x"},
+                                       {"query", "order-1", "status", "--timeout", "61s"}}) {
+    Invocation b = Parse(bad);
+    BOOST_CHECK(Validate(b).code() == StatusCode::kInvalidArgument);
+  }
+  std::optional<int> early;
+  Parse({"query", "order-1"}, &early);  // missing name
+  BOOST_CHECK(early == kExitUsage);
+}
+
+BOOST_AUTO_TEST_CASE(signal_with_start_and_id_reuse_parse_and_validate) {
+  Invocation inv = Parse({"signal-with-start", "order", "order-9", "approve", "--input",
+                          R"({"sku":"A1"})", "--signal-input", R"("ana")", "--request-id", "s-1",
+                          "--id-reuse", "failed-only", "--run-timeout", "5m"});
+  BOOST_REQUIRE(Validate(inv).ok());
+  BOOST_CHECK(inv.command == Command::kSignalWithStart);
+  BOOST_CHECK_EQUAL(inv.workflow_type, "order");
+  BOOST_CHECK_EQUAL(inv.workflow_id, "order-9");
+  BOOST_CHECK_EQUAL(inv.signal_name, "approve");
+  BOOST_CHECK_EQUAL(inv.input, Json::parse(R"({"sku":"A1"})"));
+  BOOST_CHECK_EQUAL(inv.signal_input, Json("ana"));
+  BOOST_CHECK_EQUAL(inv.id_reuse,
+                    static_cast<int>(wire::ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY));
+  BOOST_CHECK_EQUAL(inv.run_timeout.count(), 300000);
+  BOOST_CHECK_EQUAL(inv.timeout.count(), 30000);
+  inv = Parse({"start", "noop", "id-1", "--id-reuse", "reject"});
+  BOOST_REQUIRE(Validate(inv).ok());
+  BOOST_CHECK_EQUAL(inv.id_reuse, static_cast<int>(wire::ID_REUSE_POLICY_REJECT_DUPLICATE));
+  inv = Parse({"start", "noop", "id-1"});
+  BOOST_REQUIRE(Validate(inv).ok());
+  BOOST_CHECK_EQUAL(inv.id_reuse, static_cast<int>(wire::ID_REUSE_POLICY_ALLOW_DUPLICATE));
+  for (std::vector<std::string> bad :
+       {std::vector<std::string>{"start", "noop", "id-1", "--id-reuse", "never"},
+        {"signal-with-start", "order", "order-9", "a.b"},
+        {"signal-with-start", "no such", "order-9", "go"},
+        {"signal-with-start", "order", "order-9", "go", "--signal-input", "{"},
+        {"signal-with-start", "order", "order-9", "go", "--id-reuse", "REJECT"}}) {
+    Invocation b = Parse(bad);
+    BOOST_CHECK_MESSAGE(Validate(b).code() == StatusCode::kInvalidArgument, bad.back());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(list_parses_filters_and_times) {
+  Invocation inv =
+      Parse({"list", "--status", "running,TIMED_OUT", "--type", "order", "--since",
+             "2023-11-14T22:13:20Z", "--until", "2023-11-14T23:13:20.5+01:00", "--limit", "7"});
+  BOOST_REQUIRE(Validate(inv).ok());
+  BOOST_CHECK(inv.command == Command::kList);
+  BOOST_CHECK((inv.statuses == std::vector<std::string>{"running", "timed_out"}));
+  BOOST_CHECK_EQUAL(inv.workflow_type, "order");
+  BOOST_CHECK_EQUAL(inv.started_after_us, 1'700'000'000'000'000);
+  BOOST_CHECK_EQUAL(inv.started_before_us, 1'700'000'000'500'000);
+  BOOST_CHECK_EQUAL(inv.limit, 7u);
+  BOOST_CHECK_EQUAL(inv.timeout.count(), 2000);  // the gather window
+  BOOST_CHECK_EQUAL(*ParseTimeArgument("--since", "1h", 10'000'000'000),
+                    10'000'000'000 - 3'600'000'000);
+  BOOST_CHECK_EQUAL(*ParseTimeArgument("--since", "2d", 1'000'000'000'000),
+                    1'000'000'000'000 - 172'800'000'000);
+  for (const char* bad : {"2023-11-14", "2023-11-14T22:13:20", "2023-13-14T22:13:20Z",
+                          "2023-11-14T22:13:20.Z", "2023-11-14T22:13:20Zjunk", "yesterday", "0s"}) {
+    BOOST_CHECK_MESSAGE(ParseTimeArgument("--since", bad, 10'000'000'000).status().code() ==
+                            StatusCode::kInvalidArgument,
+                        bad);
+  }
+  for (std::vector<std::string> bad : {std::vector<std::string>{"list", "--status", "runing"},
+                                       {"list", "--status", "running,"},
+                                       {"list", "--type", "a b"},
+                                       {"list", "--limit", "1001"},
+                                       {"list", "--since", "1h", "--until", "2h"}}) {
+    Invocation b = Parse(bad);
+    BOOST_CHECK_MESSAGE(Validate(b).code() == StatusCode::kInvalidArgument, bad.back());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(query_answers_and_lists_render) {
+  wire::QueryReply q;
+  bus::ValueFromJson(Json{{"count", 2}}, q.mutable_result());
+  std::ostringstream out, err;
+  Renderer(false, out, err).Query(q);
+  BOOST_CHECK_EQUAL(out.str(), "{\"count\":2}\n");
+  std::ostringstream jout;
+  Renderer(true, jout, err).Query(q);
+  BOOST_CHECK_EQUAL(Json::parse(jout.str())["result"]["count"], 2);
+
+  wire::ListReply merged;
+  auto* w = merged.add_workflows();
+  w->set_workflow_id("order-1");
+  w->set_workflow_type("order");
+  w->set_run_id("r1");
+  w->set_status("running");
+  w->set_start_time_us(1'700'000'000'123'456);
+  merged.add_partitions(3);
+  std::ostringstream lout, lerr;
+  Renderer(false, lout, lerr).List(merged, 1, true);
+  BOOST_CHECK_EQUAL(lout.str(),
+                    "WORKFLOW_ID  WORKFLOW_TYPE  STATUS            STARTED                   "
+                    "CLOSED                    RUN_ID\n"
+                    "order-1      order          running           2023-11-14T22:13:20.123Z  -"
+                    "                         r1\n");
+  BOOST_CHECK_MESSAGE(
+      lerr.str().find("1 workflow(s) from 1 worker(s), 1 partition(s); more") != std::string::npos,
+      lerr.str());
+  std::ostringstream ljout;
+  Renderer(true, ljout, lerr).List(merged, 1, false);
+  const Json j = Json::parse(ljout.str());
+  BOOST_CHECK_EQUAL(j["workflows"][0]["workflow_id"], "order-1");
+  BOOST_CHECK_EQUAL(j["workers"], 1);
+  BOOST_CHECK_EQUAL(j["more"], false);
+}
+
+BOOST_AUTO_TEST_CASE(continue_as_new_shows_in_history_and_events) {
+  history::HistoryEvent can;
+  can.set_seq(3);
+  can.set_recorded_at_us(1'700'000'000'123'456);
+  can.set_run_id("r1");
+  can.set_caused_by(2);
+  *can.mutable_workflow_continued_as_new()->mutable_input() = JsonPayload(Json{{"n", 1}});
+  can.mutable_workflow_continued_as_new()->set_new_run_id("r2");
+  BOOST_CHECK_EQUAL(HistoryLine(can, "r1"),
+                    "   3  2023-11-14T22:13:20.123Z  WorkflowContinuedAsNew caused_by=2 "
+                    "input={\"n\":1} new_run_id=r2");
+  wire::LifecycleEvent e;
+  e.set_workflow_id("w-1");
+  e.set_workflow_type("looper");
+  e.set_run_id("r1");
+  e.set_event("continued_as_new");
+  e.set_seq(3);
+  e.set_next_run_id("r2");
+  std::ostringstream out, err;
+  Renderer(false, out, err)
+      .Seen("aion.evt.looper.w-1.continued_as_new", e.SerializeAsString(), false, "aion");
+  BOOST_CHECK_MESSAGE(
+      out.str().find("continued_as_new looper w-1 run r1 seq 3 next_run=r2") != std::string::npos,
+      out.str());
 }
 
 }  // namespace

@@ -158,6 +158,39 @@ Result<Message> Client::Request(const std::string& subject, const std::string& d
   return ToMessage(reply);
 }
 
+Result<std::vector<Message>> Client::Gather(const std::string& subject, const std::string& data,
+                                            milliseconds quiet, milliseconds max) {
+  const auto deadline = Clock::now() + max;
+  natsInbox* inbox = nullptr;
+  if (natsInbox_Create(&inbox) != NATS_OK) return Internal("cannot create a reply inbox");
+  std::unique_ptr<natsInbox, decltype(&natsInbox_Destroy)> inbox_owner(inbox, &natsInbox_Destroy);
+  natsSubscription* raw_sub = nullptr;
+  natsStatus s = natsConnection_SubscribeSync(&raw_sub, nc_, inbox);
+  if (s != NATS_OK) return FromNats(s, "subscribe to the reply inbox", max);
+  SubPtr sub(raw_sub, &natsSubscription_Destroy);
+  s = natsConnection_PublishRequest(nc_, subject.c_str(), inbox, data.data(),
+                                    static_cast<int>(data.size()));
+  if (s != NATS_OK) return FromNats(s, "request to '" + subject + "'", max);
+  std::vector<Message> replies;
+  while (Clock::now() < deadline) {
+    const milliseconds wait =
+        replies.empty() ? Remaining(deadline) : std::min(quiet, Remaining(deadline));
+    natsMsg* raw = nullptr;
+    s = natsSubscription_NextMsg(&raw, sub.get(), wait.count());
+    if (s == NATS_TIMEOUT) break;
+    if (s != NATS_OK) return FromNats(s, "waiting for replies on '" + subject + "'", max);
+    MsgPtr owned(raw, &natsMsg_Destroy);
+    if (natsMsg_IsNoResponders(raw)) {
+      if (replies.empty()) {
+        return Unavailable("no worker serves '" + subject + "' (is aion-worker running?)");
+      }
+      continue;
+    }
+    replies.push_back(ToMessage(raw));
+  }
+  return replies;
+}
+
 Status Client::Subscribe(const std::string& subject, milliseconds timeout,
                          const std::function<bool(const Message&)>& on_message) {
   natsSubscription* raw_sub = nullptr;

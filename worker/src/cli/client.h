@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "aion/engine/status.h"
 
@@ -51,6 +52,12 @@ class Client {
   // Core-NATS request/reply with a protobuf binary body.
   Result<Message> Request(const std::string& subject, const std::string& data,
                           milliseconds timeout);
+  // Scatter/gather: a core-NATS request on `subject` with a fresh reply inbox,
+  // then every reply until none came for `quiet` after the last one, or `max`
+  // passed since the request (the first reply may take up to `max`). kUnavailable
+  // if NATS reports no responders; an empty list if nobody answered in time.
+  Result<std::vector<Message>> Gather(const std::string& subject, const std::string& data,
+                                      milliseconds quiet, milliseconds max);
   // Calls `on_message` for each message on `subject` until it returns false, or
   // `timeout` passes (0 = no limit; then an ok Status).
   Status Subscribe(const std::string& subject, milliseconds timeout,

@@ -1,5 +1,6 @@
 #include "commands.h"
 
+#include <algorithm>
 #include <ostream>
 
 #include "aion/bus/codec.h"
@@ -13,6 +14,8 @@ namespace {
 // Extra time to wait beyond a ResultRequest's timeout_ms, so the worker's own
 // deadline_exceeded answer arrives before our request gives up.
 constexpr milliseconds kReplyGrace{5000};
+// How long `list` waits for more replies after the last one.
+constexpr milliseconds kListQuiet{300};
 // HistoryRequest page size; keeps every reply far below NATS' 1 MB payload limit.
 constexpr std::uint32_t kHistoryPage = 500;
 
@@ -95,6 +98,7 @@ int Start(Session& s) {
   if (inv.input_text) bus::ValueFromJson(inv.input, start.mutable_input());
   start.set_request_id(inv.request_id);
   start.set_run_timeout_ms(inv.run_timeout.count());
+  start.set_id_reuse_policy(static_cast<wire::IdReusePolicy>(inv.id_reuse));
   const int rc = Ingress(s, bus::IngressKind::kStart, start, "started");
   if (rc != kExitOk || !inv.wait) return rc;
   return AwaitResult(s, inv.timeout);
@@ -107,6 +111,69 @@ int Signal(Session& s) {
   if (inv.input_text) bus::ValueFromJson(inv.input, signal.mutable_input());
   signal.set_request_id(inv.request_id);
   return Ingress(s, bus::IngressKind::kSignal, signal, "signaled");
+}
+
+int SignalWithStart(Session& s) {
+  const Invocation& inv = s.inv();
+  wire::SignalWithStartWorkflow msg;
+  msg.set_workflow_type(inv.workflow_type);
+  if (inv.input_text) bus::ValueFromJson(inv.input, msg.mutable_input());
+  msg.set_signal_name(inv.signal_name);
+  if (inv.signal_input_text) bus::ValueFromJson(inv.signal_input, msg.mutable_signal_input());
+  msg.set_request_id(inv.request_id);
+  msg.set_run_timeout_ms(inv.run_timeout.count());
+  msg.set_id_reuse_policy(static_cast<wire::IdReusePolicy>(inv.id_reuse));
+  return Ingress(s, bus::IngressKind::kSignalWithStart, msg, "signaled");
+}
+
+int Query(Session& s) {
+  const Invocation& inv = s.inv();
+  wire::QueryRequest req;
+  req.set_name(inv.query_name);
+  if (inv.args_text) bus::ValueFromJson(inv.args, req.mutable_args());
+  req.set_timeout_ms(static_cast<std::uint32_t>(inv.timeout.count()));
+  // The worker answers query_timeout itself; the grace lets that answer arrive.
+  auto reply = Ask<wire::QueryReply>(s, bus::ApiOp::kQuery, req, inv.timeout + kReplyGrace);
+  if (!reply.ok()) return s.Fail(reply.status());
+  if (reply->has_error()) return s.ServerFail(reply->error());
+  s.render().Query(*reply);
+  return kExitOk;
+}
+
+// Scatter/gather on aion.api.list: one page from every worker, merged.
+int List(Session& s) {
+  const Invocation& inv = s.inv();
+  wire::ListRequest req;
+  for (const std::string& status : inv.statuses) req.add_statuses(status);
+  req.set_workflow_type(inv.workflow_type);
+  req.set_started_after_us(inv.started_after_us);
+  req.set_started_before_us(inv.started_before_us);
+  req.set_limit(inv.limit);
+  auto replies = s.client().Gather(bus::Subjects(inv.prefix).List(), req.SerializeAsString(),
+                                   std::min(kListQuiet, inv.timeout), inv.timeout);
+  if (!replies.ok()) return s.Fail(replies.status());
+  if (replies->empty()) {
+    return s.Fail(Status(StatusCode::kDeadlineExceeded,
+                         "no worker answered on '" + bus::Subjects(inv.prefix).List() +
+                             "' within " + std::to_string(inv.timeout.count()) + " ms"));
+  }
+  wire::ListReply merged;
+  bool more = false;
+  for (const Message& m : *replies) {
+    wire::ListReply reply;
+    if (Status st = Decode(m, reply); !st.ok()) return s.Fail(st);
+    if (reply.has_error()) return s.ServerFail(reply.error());
+    for (auto& w : *reply.mutable_workflows()) *merged.add_workflows() = std::move(w);
+    for (std::uint32_t p : reply.partitions()) merged.add_partitions(p);
+    more = more || !reply.next_page_token().empty();
+  }
+  std::sort(merged.mutable_workflows()->begin(), merged.mutable_workflows()->end(),
+            [](const wire::WorkflowSummary& a, const wire::WorkflowSummary& b) {
+              return a.workflow_id() < b.workflow_id();
+            });
+  std::sort(merged.mutable_partitions()->begin(), merged.mutable_partitions()->end());
+  s.render().List(merged, replies->size(), more);
+  return kExitOk;
 }
 
 int Cancel(Session& s) {
@@ -195,6 +262,12 @@ int Run(const Invocation& inv, std::ostream& out, std::ostream& err) {
       return History(s);
     case Command::kResult:
       return AwaitResult(s, inv.timeout);
+    case Command::kQuery:
+      return Query(s);
+    case Command::kList:
+      return List(s);
+    case Command::kSignalWithStart:
+      return SignalWithStart(s);
     case Command::kPub:
       return Pub(s);
     case Command::kSub:

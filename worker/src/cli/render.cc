@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <ctime>
 #include <iomanip>
 #include <ostream>
@@ -191,6 +192,46 @@ void Renderer::History(const std::vector<history::HistoryEvent>& events) {
   }
 }
 
+void Renderer::Query(const wire::QueryReply& reply) {
+  if (json_) return Line(ToJson(reply).dump());
+  Line(ToJson(reply.result()).dump());
+}
+
+void Renderer::List(const wire::ListReply& merged, std::size_t workers, bool more) {
+  if (json_) {
+    OJson j = ToJson(merged);
+    j.erase("next_page_token");  // one per worker; not meaningful merged
+    j["workers"] = workers;
+    j["more"] = more;
+    return Line(j.dump());
+  }
+  std::size_t id_width = 11, type_width = 13;
+  for (const auto& w : merged.workflows()) {
+    id_width = std::max(id_width, w.workflow_id().size());
+    type_width = std::max(type_width, w.workflow_type().size());
+  }
+  auto row = [&](const std::string& id, const std::string& type, const std::string& status,
+                 const std::string& started, const std::string& closed, const std::string& run) {
+    std::ostringstream s;
+    s << std::left << std::setw(static_cast<int>(id_width)) << id << "  "
+      << std::setw(static_cast<int>(type_width)) << type << "  " << std::setw(16) << status << "  "
+      << std::setw(24) << started << "  " << std::setw(24) << closed << "  " << run;
+    std::string line = s.str();
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    Line(line);
+  };
+  row("WORKFLOW_ID", "WORKFLOW_TYPE", "STATUS", "STARTED", "CLOSED", "RUN_ID");
+  for (const auto& w : merged.workflows()) {
+    row(w.workflow_id(), w.workflow_type(), w.status(), FormatTimeUs(w.start_time_us()),
+        FormatTimeUs(w.close_time_us()), w.run_id());
+  }
+  std::string summary = std::to_string(merged.workflows_size()) + " workflow(s) from " +
+                        std::to_string(workers) + " worker(s), " +
+                        std::to_string(merged.partitions_size()) + " partition(s)";
+  if (more) summary += "; more exist: narrow the filters or raise --limit (per worker)";
+  err_ << summary << '\n';
+}
+
 void Renderer::Published(std::string_view subject, const std::string& stream, std::uint64_t seq,
                          bool duplicate) {
   if (json_) {
@@ -222,6 +263,7 @@ void Renderer::Seen(std::string_view subject, const std::string& data, bool json
     if (event.has_input()) text += " input=" + ToJson(event.input()).dump();
     if (event.has_output()) text += " output=" + ToJson(event.output()).dump();
     if (!event.failure().empty()) text += " failure=" + event.failure();
+    if (!event.next_run_id().empty()) text += " next_run=" + event.next_run_id();
     return Line(text);
   }
   if (subject.starts_with(dlq) && parse(letter)) {

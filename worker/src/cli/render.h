@@ -24,6 +24,11 @@ class Renderer {
   void Result(std::string_view workflow_id, const wire::ResultReply& reply);
   void Describe(const wire::DescribeReply& reply);
   void History(const std::vector<history::HistoryEvent>& events);
+  // The query's answer as JSON (with --json: the whole QueryReply).
+  void Query(const wire::QueryReply& reply);
+  // The merged `list` replies of `workers` workers, one row per workflow;
+  // `more`: some worker had more than one page.
+  void List(const wire::ListReply& merged, std::size_t workers, bool more);
   void Published(std::string_view subject, const std::string& stream, std::uint64_t seq,
                  bool duplicate);
   // One message seen by `aion sub`: lifecycle events and dead letters decoded.

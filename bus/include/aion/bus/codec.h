@@ -16,6 +16,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "aion/bus/subjects.h"
 #include "aion/engine/engine.h"
@@ -42,6 +43,11 @@ inline constexpr std::size_t kMaxFailureMessageBytes = 32 * 1024;
 inline constexpr std::size_t kMaxFailureTypeBytes = 256;
 // Longest run timeout a start may ask for (100 years).
 inline constexpr std::int64_t kMaxRunTimeoutMs = std::int64_t{100} * 365 * 24 * 3600 * 1000;
+// Longest page token a list request may carry.
+inline constexpr std::size_t kMaxPageTokenBytes = 1024;
+// Most workflows one worker lists per reply (Engine::List's cap).
+inline constexpr std::uint32_t kMaxListLimit = 1000;
+inline constexpr std::uint32_t kDefaultListLimit = 100;
 
 // A message as it came off the wire, free of NATS types so it can be tested
 // and logged on its own.
@@ -55,6 +61,14 @@ struct WireMessage {
 std::string_view HeaderValue(const Headers& headers, std::string_view name);
 // True for `Content-Type: application/json` (parameters such as charset ignored).
 bool IsJson(const Headers& headers);
+
+// A decoded query request (aion.req.<id>.query).
+struct QueryCall {
+  std::string workflow_id;
+  std::string name;
+  Payload args;                  // JSON null when absent
+  std::uint32_t timeout_ms = 0;  // as sent; 0 = the server's default
+};
 
 struct CodecOptions {
   std::size_t max_payload_bytes = std::size_t{1} << 20;  // message body and decoded input
@@ -83,6 +97,15 @@ class Codec {
   Result<ActivityHeartbeat> DecodeHeartbeat(const WireMessage& msg,
                                             std::string_view workflow_id) const;
 
+  // Decodes and validates a QueryRequest body for `workflow_id`. The timeout
+  // is left as sent (0 = the server's default); the server caps it.
+  Result<QueryCall> DecodeQuery(const WireMessage& msg, std::string_view workflow_id) const;
+
+  // Decodes and validates a ListRequest body (status names as describe
+  // shows them, case-insensitive; limit 0 = 100, at most 1000) into the
+  // engine's request. `partitions` is left empty for the server to fill.
+  Result<ListRequest> DecodeList(const WireMessage& msg) const;
+
   // The <kind> of aion.dlq.<kind> for a rejected message: the kind token of its
   // subject if that is a known ingress kind, else "unknown".
   std::string DlqKind(std::string_view subject) const;
@@ -94,6 +117,7 @@ class Codec {
   Status ParseBody(const WireMessage& msg, google::protobuf::Message* out) const;
   Result<IngressMessage> DecodeStart(const WireMessage& msg) const;
   Result<IngressMessage> DecodeSignal(const WireMessage& msg) const;
+  Result<IngressMessage> DecodeSignalWithStart(const WireMessage& msg) const;
   Result<IngressMessage> DecodeCancel(const WireMessage& msg, IngressKind kind) const;
   Result<IngressMessage> DecodeActivityResult(const WireMessage& msg) const;
   Result<Payload> InputPayload(const google::protobuf::Value& input) const;
@@ -124,6 +148,15 @@ wire::IngressReply MakeIngressReply(std::string_view workflow_id, const IngressO
 wire::DescribeReply MakeDescribeReply(const Description& description);
 // The result of a closed run, or the error of the wait.
 wire::ResultReply MakeResultReply(const Result<Outcome>& outcome);
+// The answer of a query, or its error.
+wire::QueryReply MakeQueryReply(const Result<Payload>& result);
+// One row of `list`.
+wire::WorkflowSummary MakeWorkflowSummary(const WorkflowRecord& record);
+// One worker's page of `list`, naming the partitions it answered for.
+wire::ListReply MakeListReply(const ListPage& page, const std::vector<std::uint32_t>& partitions);
+// The record status for a wire name ("running", "timed_out", ...; any case);
+// kInvalidArgument naming the valid ones otherwise.
+Result<WorkflowStatus> ParseWorkflowStatus(std::string_view name);
 // The answer to a heartbeat from what Engine::Heartbeat reported: Ok ->
 // keep going; kNotFound -> cancel_requested (the attempt is no longer
 // running); anything else -> that error.

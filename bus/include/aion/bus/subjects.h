@@ -64,6 +64,8 @@ class Subjects {
   std::string Request(std::string_view id, ApiOp op) const;
   std::string Api(std::uint32_t partition, std::string_view id, ApiOp op) const;
   std::string ApiFilter(std::uint32_t partition) const;  // <prefix>.api.<p>.*.*
+  // Visibility, core NATS scatter/gather answered by every worker: <prefix>.api.list.
+  std::string List() const;
   std::string Dlq(std::string_view kind) const;
   std::string DlqAll() const;  // <prefix>.dlq.>
   // Activity tasks of a queue: <prefix>.task.<queue> (stream AION_TASKS).

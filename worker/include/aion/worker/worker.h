@@ -7,6 +7,7 @@
 // one owning thread; everything else runs on the components' own threads.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -29,6 +30,8 @@ struct WorkerOptions {
   Store* store = nullptr;                 // embedding/tests: used instead of LMDB; borrowed
   int executor_threads = 2;
   int activity_threads = 4;  // the bounded pool that runs local activities
+  // Idle runs kept in memory (EngineOptions::max_resident_runs); 0 = no limit.
+  std::size_t max_resident_runs = 100000;
 };
 
 // "0-3,7" -> {0,1,2,3,7} (sorted, without repeats). kInvalidArgument for bad
