@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <stdexcept>
-#include <typeinfo>
 
 #include "aion/engine/ids.h"
+#include "type_name.h"
 
 namespace aion {
 
@@ -310,10 +310,14 @@ void RunMachine::FinishIfDone() {
       terminal.mutable_workflow_failed()->set_message(e.what());
       terminal.mutable_workflow_failed()->set_error_type("CancelledError");
     }
+  } catch (const ActivityFailedError& e) {
+    auto* failed = terminal.mutable_workflow_failed();
+    failed->set_message(e.what());
+    failed->set_error_type("ActivityFailed:" + e.type());
   } catch (const std::exception& e) {
     auto* failed = terminal.mutable_workflow_failed();
     failed->set_message(e.what());
-    failed->set_error_type(typeid(e).name());
+    failed->set_error_type(TypeNameOf(e));
   } catch (...) {
     terminal.mutable_workflow_failed()->set_message("workflow code threw a non-std exception");
   }
