@@ -240,16 +240,16 @@ Status RunMachine::StartRun(const HistoryEvent& event) {
   const auto& started = event.workflow_started();
   run_id_ = event.run_id();
   random_state_ = Fnv1a64(run_id_);
-  const WorkflowDefinition* def = registry_->Find(started.workflow_type());
-  if (def == nullptr) {
+  if (registry_->Find(started.workflow_type()) == nullptr) {
     return {StatusCode::kUnknownWorkflowType,
             "this worker has no workflow type '" + started.workflow_type() + "'"};
   }
-  if (def->options.version != started.code_version()) {
+  const WorkflowDefinition* def = registry_->Find(started.workflow_type(), started.code_version());
+  if (def == nullptr) {
     return {StatusCode::kUnknownWorkflowType,
             "run is pinned to code version '" + started.code_version() + "' of '" +
-                started.workflow_type() + "', this worker has version '" + def->options.version +
-                "'"};
+                started.workflow_type() + "', this worker has version(s) " +
+                registry_->Versions(started.workflow_type())};
   }
   context_ = std::make_unique<Context>(this);
   root_ = def->run(*context_, started.input());
