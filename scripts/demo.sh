@@ -16,6 +16,7 @@ aion="$bin/aion"
 work="$(mktemp -d -t aion-demo.XXXXXX)"
 worker_pid=""
 events_pid=""
+node_pid=""
 checks=0
 failures=0
 
@@ -44,6 +45,7 @@ stop_worker() {
 
 cleanup() {
   [ -n "$events_pid" ] && kill "$events_pid" 2>/dev/null
+  [ -n "$node_pid" ] && kill "$node_pid" 2>/dev/null
   [ -n "$worker_pid" ] && stop_worker
   rm -rf "$work"
 }
@@ -152,7 +154,46 @@ wait_for_rc 0 10 result demo-raw --timeout 1s
 expect 0 'status          completed' -- describe demo-raw
 expect 0 '"via":"raw json"' -- history demo-raw
 
-say "4. bad input is not lost and does not block anything: it goes to aion.dlq with its reason"
+say "4. the order saga with local activities: reserve, charge, wait for approval, ship"
+expect 0 'started demo-order' -- start order demo-order --input '{"sku":"A1","qty":2,"card":"visa"}'
+wait_for_rc 0 10 history demo-order
+expect 0 'signaled demo-order' -- signal demo-order approve --input '{"by":"ana"}'
+expect 0 '"status":"shipped"' -- result demo-order --timeout 10s
+expect 0 'ActivityScheduled' 'ActivityStarted' 'activity_type=ship' 'ActivityCompleted' -- history demo-order
+say "   a declined card: the reservation is released (compensation) and the run fails"
+expect 0 'started demo-declined' -- start order demo-declined --input '{"sku":"B2","card":"declined"}'
+expect 1 'failure card declined' -- result demo-declined --timeout 10s
+expect 0 'activity_type=release' 'WorkflowFailed' -- history demo-declined
+say "   cancel while it waits for approval: refund and release run, the run ends cancelled"
+expect 0 'started demo-cancel' -- start order demo-cancel --input '{"sku":"C3","card":"visa"}'
+sleep 1
+expect 0 'cancel requested for demo-cancel' -- cancel demo-cancel --reason 'changed my mind'
+expect 1 'cancelled demo-cancel' -- result demo-cancel --timeout 10s
+expect 0 'activity_type=refund' 'activity_type=release' 'WorkflowCancelled' -- history demo-cancel
+
+node_dir="$PWD/examples/activity-worker-node"
+if command -v node >/dev/null && [ -d "$node_dir/node_modules/nats" ]; then
+  say "5. the same saga on task queue 'orders', served by the Node.js activity worker"
+  node "$node_dir/worker.js" --nats "$AION_NATS_URL" --queue orders,echo >"$work/node.log" 2>&1 &
+  node_pid=$!
+  for _ in $(seq 1 50); do grep -q '^ready' "$work/node.log" && break; sleep 0.2; done
+  expect 0 'started demo-remote' -- start order demo-remote \
+    --input '{"sku":"D4","qty":1,"card":"visa","task_queue":"orders"}'
+  wait_for_rc 0 10 history demo-remote
+  expect 0 'signaled demo-remote' -- signal demo-remote approve --input '{"by":"bo"}'
+  expect 0 '"status":"shipped"' -- result demo-remote --timeout 10s
+  expect 0 'started demo-steps' -- start steps_signal demo-steps --input '{"steps":3,"remote":true}'
+  sleep 1
+  expect 0 'signaled demo-steps' -- signal demo-steps approve --input '"cy"'
+  expect 0 '"steps":3' -- result demo-steps --timeout 10s
+  kill "$node_pid" 2>/dev/null
+  wait "$node_pid" 2>/dev/null
+  node_pid=""
+else
+  say "5. (skipped: node or examples/activity-worker-node/node_modules missing; run scripts/setup.sh)"
+fi
+
+say "6. bad input is not lost and does not block anything: it goes to aion.dlq with its reason"
 "$aion" sub 'aion.dlq.>' --count 1 --timeout 15s >"$work/dlq.log" 2>&1 &
 dlq_pid=$!
 sleep 0.3
@@ -163,7 +204,7 @@ checks=$((checks + 1))
 grep -q 'dead letter start \[unknown_workflow_type\]' "$work/dlq.log" ||
   fail "no dead letter for demo-bad on aion.dlq"
 
-say "5. errors are explicit (exit codes: 1 server error, 2 bad input)"
+say "7. errors are explicit (exit codes: 1 server error, 2 bad input)"
 expect 1 'not_found' -- describe no-such-workflow
 expect 2 'invalid character' -- start noop 'bad id!'
 expect 2 'not valid JSON' -- start noop demo-x --input '{oops'

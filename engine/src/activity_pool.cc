@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <typeinfo>
+#include "type_name.h"
 
 namespace aion {
 
@@ -111,7 +111,7 @@ void ActivityPool::Execute(Attempt& attempt) {
     } catch (const ActivityError& e) {
       fail(e.what(), e.type(), e.non_retryable());
     } catch (const std::exception& e) {
-      fail(e.what(), typeid(e).name(), false);
+      fail(e.what(), TypeNameOf(e), false);
     } catch (...) {
       fail("activity threw a non-std exception", "unknown", false);
     }

@@ -8,22 +8,48 @@ namespace aion {
 Status WorkflowRegistry::Add(WorkflowDefinition definition) {
   AION_RETURN_IF_ERROR(ValidateName("workflow type", definition.type));
   if (!definition.run) return InvalidArgument("workflow '" + definition.type + "' has no body");
-  if (definitions_.count(definition.type) != 0) {
-    return InvalidArgument("workflow type '" + definition.type + "' is already registered");
+  if (definition.options.version.empty()) {
+    return InvalidArgument("workflow '" + definition.type + "' has an empty code version");
   }
-  std::string type = definition.type;
-  definitions_.emplace(std::move(type), std::move(definition));
+  auto& versions = definitions_[definition.type];
+  const std::string version = definition.options.version;
+  if (versions.by_version.count(version) != 0) {
+    return InvalidArgument("workflow type '" + definition.type + "' version '" + version +
+                           "' is already registered");
+  }
+  const bool current = definition.options.current;
+  if (versions.current.empty() || current ||
+      !versions.by_version.at(versions.current).options.current) {
+    versions.current = version;
+  }
+  versions.by_version.emplace(version, std::move(definition));
   return Status::Ok();
 }
 
 const WorkflowDefinition* WorkflowRegistry::Find(std::string_view type) const {
   auto it = definitions_.find(type);
-  return it == definitions_.end() ? nullptr : &it->second;
+  return it == definitions_.end() ? nullptr : &it->second.by_version.at(it->second.current);
+}
+
+const WorkflowDefinition* WorkflowRegistry::Find(std::string_view type,
+                                                 std::string_view version) const {
+  auto it = definitions_.find(type);
+  if (it == definitions_.end()) return nullptr;
+  auto v = it->second.by_version.find(version);
+  return v == it->second.by_version.end() ? nullptr : &v->second;
+}
+
+std::string WorkflowRegistry::Versions(std::string_view type) const {
+  std::string out;
+  auto it = definitions_.find(type);
+  if (it == definitions_.end()) return out;
+  for (const auto& [v, def] : it->second.by_version) out += (out.empty() ? "'" : ", '") + v + "'";
+  return out;
 }
 
 std::vector<std::string> WorkflowRegistry::Types() const {
   std::vector<std::string> out;
-  for (const auto& [type, def] : definitions_) out.push_back(type);
+  for (const auto& [type, versions] : definitions_) out.push_back(type);
   return out;
 }
 

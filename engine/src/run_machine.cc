@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <stdexcept>
-#include <typeinfo>
 
 #include "aion/engine/ids.h"
+#include "type_name.h"
 
 namespace aion {
 
@@ -240,16 +240,16 @@ Status RunMachine::StartRun(const HistoryEvent& event) {
   const auto& started = event.workflow_started();
   run_id_ = event.run_id();
   random_state_ = Fnv1a64(run_id_);
-  const WorkflowDefinition* def = registry_->Find(started.workflow_type());
-  if (def == nullptr) {
+  if (registry_->Find(started.workflow_type()) == nullptr) {
     return {StatusCode::kUnknownWorkflowType,
             "this worker has no workflow type '" + started.workflow_type() + "'"};
   }
-  if (def->options.version != started.code_version()) {
+  const WorkflowDefinition* def = registry_->Find(started.workflow_type(), started.code_version());
+  if (def == nullptr) {
     return {StatusCode::kUnknownWorkflowType,
             "run is pinned to code version '" + started.code_version() + "' of '" +
-                started.workflow_type() + "', this worker has version '" + def->options.version +
-                "'"};
+                started.workflow_type() + "', this worker has version(s) " +
+                registry_->Versions(started.workflow_type())};
   }
   context_ = std::make_unique<Context>(this);
   root_ = def->run(*context_, started.input());
@@ -310,10 +310,14 @@ void RunMachine::FinishIfDone() {
       terminal.mutable_workflow_failed()->set_message(e.what());
       terminal.mutable_workflow_failed()->set_error_type("CancelledError");
     }
+  } catch (const ActivityFailedError& e) {
+    auto* failed = terminal.mutable_workflow_failed();
+    failed->set_message(e.what());
+    failed->set_error_type("ActivityFailed:" + e.type());
   } catch (const std::exception& e) {
     auto* failed = terminal.mutable_workflow_failed();
     failed->set_message(e.what());
-    failed->set_error_type(typeid(e).name());
+    failed->set_error_type(TypeNameOf(e));
   } catch (...) {
     terminal.mutable_workflow_failed()->set_message("workflow code threw a non-std exception");
   }

@@ -309,7 +309,8 @@ struct Harness {
                                 .clock = &clock,
                                 .outbox = &sink,
                                 .activities = &activities,
-                                .activity_threads = pool_threads});
+                                .activity_threads = pool_threads,
+                                .max_resident_runs = max_resident_runs});
     BOOST_REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
     engine = std::move(*opened);
   }
@@ -474,6 +475,7 @@ struct Harness {
   ActivityRegistry activities;
   CollectingSink sink;
   int pool_threads = 4;  // of the local activity pool, from the next Open()
+  std::size_t max_resident_runs = 100000;  // from the next Open()
   Gate gate;
   std::atomic<int> echo_calls{0}, fail_calls{0}, block_calls{0}, block_cancelled{0},
       undo_calls{0};

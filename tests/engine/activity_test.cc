@@ -644,6 +644,30 @@ BOOST_AUTO_TEST_CASE(a_remote_attempt_that_timed_out_during_downtime_retries_aft
   BOOST_TEST(h.Output("down") == (Json{{"result", "ok"}}));
 }
 
+BOOST_AUTO_TEST_CASE(evicted_runs_with_activity_histories_are_rebuilt_without_nondeterminism) {
+  Harness h;
+  h.max_resident_runs = 1;
+  h.Open();
+  const Timestamp t0 = h.clock.Now();
+  for (const char* id : {"ev-a", "ev-b", "ev-c"}) {
+    BOOST_REQUIRE(h.Start(id, "two_steps", Json::object()).status.ok());
+    h.WaitCount(id, K::kTimerStarted, 1);
+  }
+  // At most one stays resident; the others are rebuilt by replay on the fire.
+  BOOST_REQUIRE(WaitFor([&] {
+    int resident = 0;
+    for (const char* id : {"ev-a", "ev-b", "ev-c"}) resident += h.engine->Describe(id)->resident;
+    return resident <= 1;
+  }));
+  h.clock.Set(t0 + 1'000'000);
+  for (const char* id : {"ev-a", "ev-b", "ev-c"}) {
+    BOOST_TEST(h.Output(id) == Json::array({"one", "two"}));
+    BOOST_TEST(h.engine->Describe(id)->parked_error.empty());
+    BOOST_TEST(h.History(id).size() == 10u, Harness::Describe(h.History(id)));
+  }
+  BOOST_TEST(h.echo_calls.load() == 6);
+}
+
 BOOST_AUTO_TEST_CASE(lmdb_retry_backoff_and_replay_survive_restarts) {
   TempDir dir("aion-activity");
   auto open_store = [&] {

@@ -424,7 +424,8 @@ class Context {
   // `co_await` the winner for its value:
   //   auto pay = ctx.activity<Json>("charge", order);
   //   auto deadline = ctx.timer("deadline", 1h);
-  //   if (co_await ctx.first(pay, deadline) == 0) receipt = co_await pay;
+  //   const std::size_t winner = co_await ctx.first(pay, deadline);
+  //   if (winner == 0) receipt = co_await pay;
   template <typename... Waits>
   Task<std::size_t> first(Waits&... waits) {
     std::vector<detail::Selectable*> all{&waits...};

@@ -21,8 +21,12 @@
 namespace aion {
 
 struct WorkflowOptions {
-  // Code version recorded in WorkflowStarted; runs stay pinned to it.
+  // Code version recorded in WorkflowStarted; runs stay pinned to it. Several
+  // versions of one type may be registered side by side: new runs start on
+  // the one registered last (or marked `current`), open runs replay on the
+  // version they started with.
   std::string version = "1";
+  bool current = false;  // new runs start on this version even if not the last
 };
 
 // A registered workflow type with its inputs and outputs as payloads.
@@ -57,13 +61,23 @@ class WorkflowRegistry {
     return Add(WorkflowDefinition{std::move(type), std::move(options), std::move(run)});
   }
 
+  // kInvalidArgument for a bad name, an empty body or a (type, version) that
+  // is already registered.
   Status Add(WorkflowDefinition definition);
-  // nullptr if `type` is not registered.
+  // The version new runs of `type` start on; nullptr if `type` is not registered.
   const WorkflowDefinition* Find(std::string_view type) const;
+  // Exactly that version; nullptr if this registry lacks it.
+  const WorkflowDefinition* Find(std::string_view type, std::string_view version) const;
+  // "v1, v2" for error messages.
+  std::string Versions(std::string_view type) const;
   std::vector<std::string> Types() const;
 
  private:
-  std::map<std::string, WorkflowDefinition, std::less<>> definitions_;
+  struct TypeVersions {
+    std::map<std::string, WorkflowDefinition, std::less<>> by_version;
+    std::string current;
+  };
+  std::map<std::string, TypeVersions, std::less<>> definitions_;
 };
 
 }  // namespace aion
