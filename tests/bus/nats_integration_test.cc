@@ -373,7 +373,7 @@ BOOST_AUTO_TEST_CASE(bad_input_goes_to_the_dlq_and_never_blocks_its_partition) {
       {in + IdInPartition(p, "d", &taken) + ".start", R"({"workflow_type":"noop","extra":1})",
        "start", "extra", kJsonHeaders},
       {in + IdInPartition(p, "e", &taken) + ".signal_with_start", "{}", "signal_with_start",
-       "not supported yet", kJsonHeaders},
+       "workflow_type is empty", kJsonHeaders},
       {in + IdInPartition(p, "h", &taken) + ".activity_result", R"({"run_id":"r","attempt":1})",
        "activity_result", "activity_id is empty", kJsonHeaders},
       {in + IdInPartition(p, "f", &taken) + ".launch", "{}", "unknown", "unknown ingress kind",
@@ -473,7 +473,7 @@ BOOST_AUTO_TEST_CASE(describe_history_and_result_answer_in_json_and_binary) {
              "not_found");
   Json query = Json::parse(Request(*client, "aion.req.api-1.query", "", true));
   BOOST_TEST(query["error"]["code"] == "invalid_argument");
-  BOOST_TEST(query["error"]["message"].get<std::string>().find("not supported yet") !=
+  BOOST_TEST(query["error"]["message"].get<std::string>().find("query name is empty") !=
              std::string::npos);
   wire::ResultReply garbage;
   BOOST_REQUIRE(
