@@ -204,7 +204,7 @@ BOOST_AUTO_TEST_CASE(activities_survive_sigkill_of_both_workers) {
   // The Node worker's long outage: longer than the saga's start-to-close
   // (10 s), so remote attempts handed out meanwhile time out and are retried.
   const milliseconds outage_at(window.count() * 35 / 100);
-  const milliseconds outage(13000);
+  const milliseconds outage(14000);
 
   // The aion-worker kills: one at a random moment of each slice of the window.
   std::vector<milliseconds> kill_at;
