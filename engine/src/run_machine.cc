@@ -298,6 +298,8 @@ void RunMachine::RunUntilBlocked() {
 void RunMachine::FinishIfDone() {
   if (finished_ || !root_.done()) return;
   finished_ = true;
+  // The handlers may refer to the code's locals, which are gone now.
+  query_handlers_.clear();
   HistoryEvent terminal;
   try {
     *terminal.mutable_workflow_completed()->mutable_output() = root_.Result();
@@ -530,6 +532,10 @@ void RunMachine::SetQueryHandler(std::string name, std::function<Json(const Json
 }
 
 Result<Payload> RunMachine::Query(const std::string& name, const Payload& args) const {
+  if (finished_) {
+    return Status{StatusCode::kNotRunning,
+                  "the run of '" + workflow_id_ + "' has ended; its query handlers ended with it"};
+  }
   auto it = query_handlers_.find(name);
   if (it == query_handlers_.end()) {
     std::string known;

@@ -90,14 +90,13 @@ BOOST_FIXTURE_TEST_CASE(query_rebuilds_a_run_that_is_not_resident, Fixture) {
   BOOST_TEST(r->at("count") == 2);
 }
 
-BOOST_FIXTURE_TEST_CASE(query_answers_a_closed_run_from_its_replayed_state, Fixture) {
+BOOST_FIXTURE_TEST_CASE(query_of_a_closed_run_is_not_running, Fixture) {
+  // The handlers capture the code's locals, which end with the run.
   BOOST_REQUIRE(engine->Start("q-4", "counter", JsonPayload(nullptr)).status.ok());
   BOOST_REQUIRE(engine->Signal("q-4", "tick", JsonPayload("a")).status.ok());
   BOOST_REQUIRE(engine->Signal("q-4", "tick", JsonPayload("stop")).status.ok());
   BOOST_REQUIRE(engine->AwaitResult("q-4", 5s).ok());
-  auto r = Ask("q-4", "count");
-  BOOST_REQUIRE(r.ok());
-  BOOST_TEST(r->at("count") == 1);
+  BOOST_TEST(Ask("q-4", "count").status().code() == StatusCode::kNotRunning);
 }
 
 BOOST_FIXTURE_TEST_CASE(slow_query_times_out_with_query_timeout, Fixture) {

@@ -489,8 +489,9 @@ class Context {
 
   // Answers the query `name` (aion.req.<id>.query) from the live run. The
   // handler runs on the run's executor between steps of the code, must only
-  // read, and is never recorded; it may capture the workflow's locals by
-  // reference. Registering a name again replaces its handler.
+  // read, and is never recorded. It may capture locals of the workflow
+  // function by reference (not of a nested coroutine that ends earlier); a
+  // closed run answers kNotRunning. Registering a name again replaces it.
   void on_query(std::string name, std::function<Json(const Json&)> handler) {
     core_->SetQueryHandler(std::move(name), std::move(handler));
   }

@@ -180,7 +180,8 @@ class Engine {
   virtual void Heartbeat(ActivityHeartbeat heartbeat, std::function<void(Status)> done) = 0;
 
   // Asks the current run of `workflow_id` (made resident by replay if it is
-  // not) the query `name`. Errors: kNotFound (no such workflow),
+  // not) the query `name`. Errors: kNotFound (no such workflow), kNotRunning
+  // (the run has ended),
   // kUnknownQuery, kQueryTimeout (no answer within `timeout`), kUnavailable
   // (the run is parked; the message says why), kInvalidArgument (the handler
   // threw).
