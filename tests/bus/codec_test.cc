@@ -1068,6 +1068,7 @@ BOOST_AUTO_TEST_CASE(query_replies_carry_the_answer_or_the_error_code) {
       {StatusCode::kUnknownQuery, "unknown_query"},
       {StatusCode::kQueryTimeout, "query_timeout"},
       {StatusCode::kNotFound, "not_found"},
+      {StatusCode::kNotRunning, "not_running"},
       {StatusCode::kUnavailable, "unavailable"},
       {StatusCode::kInvalidArgument, "invalid_argument"},
   };

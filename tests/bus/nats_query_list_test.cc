@@ -142,6 +142,10 @@ BOOST_AUTO_TEST_CASE(queries_are_answered_over_nats_with_exact_error_codes) {
              "invalid_argument");
   // Nothing of the above was recorded.
   BOOST_TEST(pipeline.engine().History("q-1")->size() == 2u);
+  // A closed run answers no queries.
+  BOOST_REQUIRE(pipeline.engine().Signal("q-1", "tick", JsonPayload("stop")).status.ok());
+  BOOST_REQUIRE(pipeline.engine().AwaitResult("q-1", 10s).ok());
+  BOOST_TEST(Query(*client, "q-1", R"({"name":"count"})")["error"]["code"] == "not_running");
 }
 
 // nats.c delivers one partition's requests on one thread: a query must not
