@@ -157,6 +157,9 @@ expect 0 '"via":"raw json"' -- history demo-raw
 say "4. the order saga with local activities: reserve, charge, wait for approval, ship"
 expect 0 'started demo-order' -- start order demo-order --input '{"sku":"A1","qty":2,"card":"visa"}'
 wait_for_rc 0 10 history demo-order
+sleep 0.5
+say "   a query asks the live run, without recording anything"
+expect 0 'awaiting approval' -- query demo-order stage
 expect 0 'signaled demo-order' -- signal demo-order approve --input '{"by":"ana"}'
 expect 0 '"status":"shipped"' -- result demo-order --timeout 10s
 expect 0 'ActivityScheduled' 'ActivityStarted' 'activity_type=ship' 'ActivityCompleted' -- history demo-order

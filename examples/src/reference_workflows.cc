@@ -84,23 +84,29 @@ Task<Json> Order(Context& ctx, Json order) {
 
   std::vector<Compensation> undo;
   Json receipt{{"status", "shipped"}};
+  std::string stage = "reserving";
+  ctx.on_query("stage", [&stage](const Json&) { return Json(stage); });
   std::exception_ptr failure;  // co_await is not allowed in a catch block
   try {
     Json hold = co_await ctx.activity<Json>("reserve", order, options);
     undo.push_back({"release", hold});
     receipt["reservation"] = hold;
+    stage = "charging";
     const Json payment{{"reservation_id", Field(hold, "reservation_id")},
                        {"card", Field(order, "card")},
                        {"amount", Field(order, "amount")}};
     Json charge = co_await ctx.activity<Json>("charge", payment, options);
     undo.push_back({"refund", charge});
     receipt["charge"] = charge;
+    stage = "awaiting approval";
     auto approval = co_await ctx.signal<Json>("approve").within(approval_timeout);
     if (!approval) {
+      stage = "compensating";
       co_await Compensate(ctx, std::move(undo), options);
       co_return Json{{"status", "expired"}, {"reservation", hold}, {"charge", charge}};
     }
     receipt["approved_by"] = *approval;
+    stage = "shipping";
     const Json parcel{{"reservation_id", Field(hold, "reservation_id")},
                       {"sku", Field(order, "sku")},
                       {"qty", Field(order, "qty")}};
@@ -110,6 +116,7 @@ Task<Json> Order(Context& ctx, Json order) {
   }
   if (failure) {
     // Failed or cancelled: undo what was done, then end the run the same way.
+    stage = "compensating";
     co_await Compensate(ctx, std::move(undo), options);
     std::rethrow_exception(failure);
   }

@@ -11,6 +11,8 @@
 //                 "task_queue"}: reserve, charge, wait for the signal
 //                 `approve` within the timeout, ship. A failure or a cancel
 //                 runs the compensations (refund, release) in reverse order.
+//                 Query "stage": reserving, charging, awaiting approval,
+//                 shipping or compensating.
 #pragma once
 
 #include "aion/engine/activity.h"
