@@ -349,14 +349,19 @@ BOOST_AUTO_TEST_CASE(nothing_is_acked_or_delivered_while_commits_fail) {
 
 BOOST_AUTO_TEST_CASE(stale_second_writer_is_refused_and_writes_nothing) {
   Harness a;
-  BOOST_REQUIRE(a.engine->Start("contended", "wait_go", JsonPayload(nullptr)).status.ok());
+  BOOST_REQUIRE(
+      a.engine->Start("contended", "signal_or_timeout", JsonPayload(nullptr)).status.ok());
+  // Its TimerStarted shows the first engine's run has executed and now waits,
+  // so only the second engine's run reacts to what the second engine records.
+  BOOST_REQUIRE(WaitFor([&] { return a.History("contended").size() == 2; }));
   // A second engine over the same store appends behind the first one's back.
   WorkflowRegistry registry;
-  BOOST_REQUIRE(registry.workflow("wait_go", &WaitGo).ok());
+  BOOST_REQUIRE(registry.workflow("signal_or_timeout", &SignalOrTimeout).ok());
   auto b = Engine::Open({.store = &a.memory, .registry = &registry, .clock = &a.clock});
   BOOST_REQUIRE(b.ok());
   BOOST_REQUIRE((*b)->Signal("contended", "go", JsonPayload("from b")).status.ok());
-  BOOST_REQUIRE(WaitFor([&] { return a.History("contended").size() == 3; }));  // completed by b
+  // 3 SignalReceived, 4 TimerCancelled, 5 WorkflowCompleted, all by b
+  BOOST_REQUIRE(WaitFor([&] { return a.History("contended").size() == 5; }));
   const auto before = a.History("contended");
   // The first engine's cached head is stale: its append names the wrong head.
   auto stale = a.engine->Signal("contended", "go", JsonPayload("from a"));
