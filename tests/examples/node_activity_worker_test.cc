@@ -14,7 +14,6 @@
 #include <fcntl.h>
 #include <nats/nats.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/child_process.h"
 #include "support/temp_dir.h"
 #include "support/wait.h"
 
@@ -48,13 +48,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 using std::chrono::milliseconds;
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::string Tail(const std::string& text, std::size_t n = 3000) {
   return text.size() <= n ? text : "..." + text.substr(text.size() - n);
@@ -81,12 +74,6 @@ fs::path FindExecutable(const std::string& name, const std::vector<std::string>&
   throw std::runtime_error(name + " not found in PATH (run scripts/setup.sh)");
 }
 
-std::string DescribeWaitStatus(int ws) {
-  if (WIFEXITED(ws)) return "exit code " + std::to_string(WEXITSTATUS(ws));
-  if (WIFSIGNALED(ws)) return "signal " + std::to_string(WTERMSIG(ws));
-  return "wait status " + std::to_string(ws);
-}
-
 // A child process with stdout and stderr appended to files. It owns one PID
 // and signals only that PID; the destructor SIGKILLs it if still running.
 class Child {
@@ -95,30 +82,7 @@ class Child {
     const int out_fd = open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     const int err_fd = open(err.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (out_fd < 0 || err_fd < 0) throw std::runtime_error("cannot open " + out.string());
-    // Everything the child needs is prepared before fork.
-    std::vector<std::string> copy = args;
-    std::vector<char*> argv;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const pid_t parent = getpid();
-    const pid_t pid = fork();
-    if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(126);
-      const int null_fd = open("/dev/null", O_RDONLY);
-      if (null_fd >= 0) dup2(null_fd, 0);
-      dup2(out_fd, 1);
-      dup2(err_fd, 2);
-      close_range(3, ~0U, 0);
-      signal(SIGTERM, SIG_DFL);
-      signal(SIGINT, SIG_DFL);
-      signal(SIGPIPE, SIG_DFL);
-      sigset_t none;
-      sigemptyset(&none);
-      sigprocmask(SIG_SETMASK, &none, nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
+    const pid_t pid = SpawnChild(args, out_fd, err_fd);
     close(out_fd);
     close(err_fd);
     if (pid < 0) throw std::runtime_error("fork failed for " + args[0]);

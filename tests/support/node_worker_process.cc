@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,25 +12,14 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/child_process.h"
+
 namespace aion::testing {
 namespace {
 
 namespace fs = std::filesystem;
 using SteadyClock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-std::string WaitStatusText(int ws) {
-  if (WIFEXITED(ws)) return "exit code " + std::to_string(WEXITSTATUS(ws));
-  if (WIFSIGNALED(ws)) return "signal " + std::to_string(WTERMSIG(ws));
-  return "wait status " + std::to_string(ws);
-}
-
-std::string ReadAll(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Lines of `text` that start with "ready".
 std::size_t ReadyLines(const std::string& text) {
@@ -51,21 +39,6 @@ fs::path FindNode() {
     }
   }
   throw std::runtime_error("node not found in PATH nor $AION_NODE (run scripts/setup.sh)");
-}
-
-// Waits for `pid` up to `timeout`; true and `*ws` set if it ended.
-bool WaitPid(pid_t pid, milliseconds timeout, int* ws) {
-  const auto deadline = SteadyClock::now() + timeout;
-  while (true) {
-    const pid_t r = waitpid(pid, ws, WNOHANG);
-    if (r == pid) return true;
-    if (r < 0 && errno != EINTR) {
-      *ws = 0;
-      return true;
-    }
-    if (SteadyClock::now() >= deadline) return false;
-    std::this_thread::sleep_for(milliseconds(5));
-  }
 }
 
 }  // namespace
@@ -97,7 +70,7 @@ Status NodeWorkerProcess::Start() {
   if (pid_ != 0) {
     return InvalidArgument("node worker is already running (pid " + std::to_string(pid_) + ")");
   }
-  const std::size_t ready_before = ReadyLines(ReadAll(out_file_));
+  const std::size_t ready_before = ReadyLines(ReadFile(out_file_));
   const int out_fd = open(out_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   const int err_fd = open(err_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (out_fd < 0 || err_fd < 0) {
@@ -115,29 +88,7 @@ Status NodeWorkerProcess::Start() {
   std::vector<std::string> args = {node_.string(),    script_.string(), "--nats",
                                    options_.nats_url, "--queue",        queues};
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
-  // Everything the child needs is prepared before fork.
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(126);
-    const int null_fd = open("/dev/null", O_RDONLY);
-    if (null_fd >= 0) dup2(null_fd, 0);
-    dup2(out_fd, 1);
-    dup2(err_fd, 2);
-    close_range(3, ~0U, 0);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGPIPE, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+  const pid_t pid = SpawnChild(args, out_fd, err_fd);
   close(out_fd);
   close(err_fd);
   if (pid < 0) return Unavailable("fork failed for the node worker");
@@ -149,7 +100,7 @@ Status NodeWorkerProcess::Start() {
       return Unavailable("node worker exited during startup (" + last_exit_ + "); stderr:\n" +
                          StderrTail());
     }
-    if (ReadyLines(ReadAll(out_file_)) > ready_before) return Status::Ok();
+    if (ReadyLines(ReadFile(out_file_)) > ready_before) return Status::Ok();
     if (SteadyClock::now() >= deadline) {
       Kill();
       return Unavailable("node worker was not ready within " +
@@ -161,7 +112,7 @@ Status NodeWorkerProcess::Start() {
 }
 
 void NodeWorkerProcess::Reaped(int wait_status) {
-  last_exit_ = WaitStatusText(wait_status);
+  last_exit_ = DescribeWaitStatus(wait_status);
   pid_ = 0;
 }
 
@@ -202,10 +153,10 @@ Status NodeWorkerProcess::Terminate() {
   return Status::Ok();
 }
 
-std::string NodeWorkerProcess::Stderr() const { return ReadAll(err_file_); }
+std::string NodeWorkerProcess::Stderr() const { return ReadFile(err_file_); }
 
 std::string NodeWorkerProcess::StderrTail(std::size_t max_bytes) const {
-  const std::string text = ReadAll(err_file_);
+  const std::string text = ReadFile(err_file_);
   return text.size() <= max_bytes ? text : "..." + text.substr(text.size() - max_bytes);
 }
 

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,84 +12,14 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/child_process.h"
+
 namespace aion::testing {
 namespace {
 
 namespace fs = std::filesystem;
 using SteadyClock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-std::string DescribeWaitStatus(int ws) {
-  if (WIFEXITED(ws)) return "exit code " + std::to_string(WEXITSTATUS(ws));
-  if (WIFSIGNALED(ws)) return "signal " + std::to_string(WTERMSIG(ws));
-  return "wait status " + std::to_string(ws);
-}
-
-// Everything a child needs, prepared before fork: after it only
-// async-signal-safe calls are allowed in a multi-threaded parent.
-struct ChildSpec {
-  std::vector<std::string> args;
-  std::vector<char*> argv;
-  int out_fd = -1;
-  int err_fd = -1;
-  bool die_with_parent = true;
-
-  void Seal() {
-    argv.clear();
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-  }
-};
-
-// fork + exec; returns the child's pid or -1.
-pid_t Spawn(ChildSpec& spec) {
-  spec.Seal();
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid != 0) return pid;
-  // Child.
-  if (spec.die_with_parent) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(126);
-  }
-  // A fresh process group of its own is not wanted: signals go to this PID only.
-  int null_fd = open("/dev/null", O_RDONLY);
-  if (null_fd >= 0) dup2(null_fd, 0);
-  dup2(spec.out_fd, 1);
-  dup2(spec.err_fd, 2);
-  close_range(3, ~0U, 0);
-  // Reset signal dispositions the test runner may have changed.
-  signal(SIGTERM, SIG_DFL);
-  signal(SIGINT, SIG_DFL);
-  signal(SIGPIPE, SIG_DFL);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  execv(spec.argv[0], spec.argv.data());
-  _exit(127);
-}
-
-// Waits for `pid` up to `timeout`; true and `*ws` set if it ended.
-bool WaitPid(pid_t pid, milliseconds timeout, int* ws) {
-  const auto deadline = SteadyClock::now() + timeout;
-  while (true) {
-    const pid_t r = waitpid(pid, ws, WNOHANG);
-    if (r == pid) return true;
-    if (r < 0 && errno != EINTR) {
-      *ws = 0;
-      return true;  // not our child any more (should not happen)
-    }
-    if (SteadyClock::now() >= deadline) return false;
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-}
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 }  // namespace
 
@@ -130,13 +59,10 @@ Status WorkerProcess::Launch() {
     std::string banner = "==== test harness: start #" + std::to_string(starts_ + 1) + " ====\n";
     (void)!write(log_fd, banner.data(), banner.size());
   }
-  ChildSpec spec;
-  spec.args = {options_.executable.string(), "--nats", options_.nats_url, "--data",
-               options_.data_dir.string()};
-  spec.args.insert(spec.args.end(), options_.extra_args.begin(), options_.extra_args.end());
-  spec.out_fd = log_fd;
-  spec.err_fd = log_fd;
-  const pid_t pid = Spawn(spec);
+  std::vector<std::string> args = {options_.executable.string(), "--nats", options_.nats_url,
+                                   "--data", options_.data_dir.string()};
+  args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
+  const pid_t pid = SpawnChild(args, log_fd, log_fd);
   close(log_fd);
   if (pid < 0) return Unavailable("fork failed for aion-worker");
   pid_ = pid;
@@ -232,11 +158,7 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, milliseconds time
   const int out_fd = mkostemp(out_name, O_CLOEXEC);
   const int err_fd = mkostemp(err_name, O_CLOEXEC);
   if (out_fd < 0 || err_fd < 0) throw std::runtime_error("RunProcess: mkostemp failed");
-  ChildSpec spec;
-  spec.args = argv;
-  spec.out_fd = out_fd;
-  spec.err_fd = err_fd;
-  const pid_t pid = Spawn(spec);
+  const pid_t pid = SpawnChild(argv, out_fd, err_fd);
   close(out_fd);
   close(err_fd);
   if (pid < 0) throw std::runtime_error("RunProcess: fork failed");
