@@ -100,18 +100,28 @@ Status EnsureConsumerConfig(jsCtx* js, std::string_view stream_name, const std::
   return Status::Ok();
 }
 
-Status EnsureConsumer(jsCtx* js, const std::string& name, const std::string& filter,
-                      const StreamsOptions& options) {
+// A durable pull consumer of every message on `filter`, acked one by one.
+// `name` and `filter` must outlive the config.
+jsConsumerConfig PullConsumerConfig(const std::string& name, const char* description,
+                                    const std::string& filter, std::chrono::seconds ack_wait,
+                                    std::int64_t max_ack_pending) {
   jsConsumerConfig cc;
   jsConsumerConfig_Init(&cc);
   cc.Durable = name.c_str();
-  cc.Description = "Aion partition inbox";
+  cc.Description = description;
   cc.DeliverPolicy = js_DeliverAll;
   cc.AckPolicy = js_AckExplicit;
   cc.ReplayPolicy = js_ReplayInstant;
-  cc.AckWait = nanoseconds(options.ack_wait).count();
+  cc.AckWait = nanoseconds(ack_wait).count();
   cc.FilterSubject = filter.c_str();
-  cc.MaxAckPending = options.max_ack_pending;
+  cc.MaxAckPending = max_ack_pending;
+  return cc;
+}
+
+Status EnsureConsumer(jsCtx* js, const std::string& name, const std::string& filter,
+                      const StreamsOptions& options) {
+  jsConsumerConfig cc = PullConsumerConfig(name, "Aion partition inbox", filter, options.ack_wait,
+                                           options.max_ack_pending);
   return EnsureConsumerConfig(js, kInStream, name, cc);
 }
 
@@ -139,16 +149,8 @@ Status EnsureTaskConsumer(NatsConnection& conn, const Subjects& subjects,
   AION_RETURN_IF_ERROR(ValidateName("task queue", task_queue));
   const std::string name = TaskConsumerName(task_queue);
   const std::string filter = subjects.Task(task_queue);
-  jsConsumerConfig cc;
-  jsConsumerConfig_Init(&cc);
-  cc.Durable = name.c_str();
-  cc.Description = "Aion activity task queue";
-  cc.DeliverPolicy = js_DeliverAll;
-  cc.AckPolicy = js_AckExplicit;
-  cc.ReplayPolicy = js_ReplayInstant;
-  cc.AckWait = nanoseconds(options.ack_wait).count();
-  cc.FilterSubject = filter.c_str();
-  cc.MaxAckPending = options.max_ack_pending;
+  jsConsumerConfig cc = PullConsumerConfig(name, "Aion activity task queue", filter,
+                                           options.ack_wait, options.max_ack_pending);
   cc.MaxDeliver = options.max_deliver;
   return EnsureConsumerConfig(conn.js(), kTasksStream, name, cc);
 }
