@@ -125,10 +125,8 @@ class ActivityRegistry {
       if constexpr (std::is_void_v<typename Sig::Output>) {
         fn(ctx, std::move(in));
         return JsonPayload(nullptr);
-      } else if constexpr (std::is_same_v<typename Sig::Output, Payload>) {
-        return fn(ctx, std::move(in));
       } else {
-        return JsonPayload(Json(fn(ctx, std::move(in))));
+        return detail::ToPayload(fn(ctx, std::move(in)));
       }
     });
   }
@@ -139,23 +137,13 @@ class ActivityRegistry {
   std::vector<std::string> Types() const;
 
  private:
+  // The input as In; a payload that does not convert fails the attempt for good.
   template <typename In>
   static In ParseInput(const Payload& p) {
-    if constexpr (std::is_same_v<In, Payload>) {
-      return p;
-    } else {
-      auto j = ParseJsonPayload(p);
-      if (!j.ok()) throw ActivityError(j.status().message(), "PayloadError", true);
-      if constexpr (std::is_same_v<In, Json>) {
-        return *j;
-      } else {
-        try {
-          return j->template get<In>();
-        } catch (const std::exception& e) {
-          throw ActivityError(std::string("input does not convert: ") + e.what(), "PayloadError",
-                              true);
-        }
-      }
+    try {
+      return detail::FromPayload<In>(p);
+    } catch (const PayloadError& e) {
+      throw ActivityError(std::string("activity input: ") + e.what(), "PayloadError", true);
     }
   }
 

@@ -24,13 +24,6 @@
 
 namespace aion {
 
-// Thrown into workflow code when a received payload does not convert to the
-// type the code asked for. Escaping the workflow, it fails the run.
-class PayloadError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
 // Thrown into workflow code at the wait it is blocked on when the workflow is
 // asked to cancel (once per request: later waits proceed, so the code can
 // run compensations), and by awaiting an activity that was cancelled.
@@ -146,34 +139,6 @@ class RunCore {
   // See Context::on_query.
   virtual void SetQueryHandler(std::string name, std::function<Json(const Json&)> handler) = 0;
 };
-
-template <typename T>
-T FromPayload(const Payload& p) {
-  if constexpr (std::is_same_v<T, Payload>) {
-    return p;
-  } else {
-    auto j = ParseJsonPayload(p);
-    if (!j.ok()) throw PayloadError(j.status().message());
-    if constexpr (std::is_same_v<T, Json>) {
-      return *j;
-    } else {
-      try {
-        return j->template get<T>();
-      } catch (const std::exception& e) {
-        throw PayloadError(std::string("payload does not convert: ") + e.what());
-      }
-    }
-  }
-}
-
-template <typename T>
-Payload ToPayload(const T& v) {
-  if constexpr (std::is_same_v<T, Payload>) {
-    return v;
-  } else {
-    return JsonPayload(Json(v));
-  }
-}
 
 }  // namespace detail
 

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "aion/engine/status.h"
 #include "aion/history.pb.h"
@@ -23,5 +25,46 @@ Payload JsonPayload(const Json& value);
 Result<Json> ParseJsonPayload(const Payload& payload);
 // The payload as JSON text for display; binary payloads as {"base64": "..."}.
 std::string PayloadToDisplay(const Payload& payload);
+
+// Thrown into workflow code when a received payload does not convert to the
+// type the code asked for. Escaping the workflow, it fails the run.
+class PayloadError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+namespace detail {
+
+// A payload as T: Payload as is, Json parsed, anything else through
+// nlohmann::json's from_json. Throws PayloadError.
+template <typename T>
+T FromPayload(const Payload& p) {
+  if constexpr (std::is_same_v<T, Payload>) {
+    return p;
+  } else {
+    auto j = ParseJsonPayload(p);
+    if (!j.ok()) throw PayloadError(j.status().message());
+    if constexpr (std::is_same_v<T, Json>) {
+      return *j;
+    } else {
+      try {
+        return j->template get<T>();
+      } catch (const std::exception& e) {
+        throw PayloadError(std::string("payload does not convert: ") + e.what());
+      }
+    }
+  }
+}
+
+template <typename T>
+Payload ToPayload(const T& v) {
+  if constexpr (std::is_same_v<T, Payload>) {
+    return v;
+  } else {
+    return JsonPayload(Json(v));
+  }
+}
+
+}  // namespace detail
 
 }  // namespace aion
