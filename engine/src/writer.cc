@@ -1007,10 +1007,7 @@ void Writer::HandleBatch(std::deque<Work> items) {
     return;
   }
   const CommitEffects effects = committed.ok() ? builder.Publish() : builder.Discard();
-  // Record before ack, record before deliver: effects run only now, and
-  // before the acks, so whoever learns of a commit (a terminate, say) finds
-  // its engine-side effects (the local attempt cancelled) already applied.
-  effects_(effects);
+  // Record before ack, record before deliver: effects run only now.
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (auto* in = std::get_if<IngressWork>(&items[i])) {
       if (!committed.ok()) {
@@ -1025,6 +1022,7 @@ void Writer::HandleBatch(std::deque<Work> items) {
       h->done(committed.ok() ? heartbeats[i] : committed);
     }
   }
+  effects_(effects);
 }
 
 void Writer::HandleAlone(Work item) {
