@@ -265,6 +265,9 @@ BOOST_AUTO_TEST_CASE(a_queued_local_attempt_that_is_cancelled_never_runs) {
   h.WaitCount("queued", K::kActivityStarted, 1);
   BOOST_REQUIRE(h.Terminate("queued").status.ok());
   BOOST_TEST(h.Result("queued").status == records::WORKFLOW_STATUS_TERMINATED);
+  // The writer acks before it applies a commit's effects (the pool's
+  // cancel); a second request passes through it only after they ran.
+  BOOST_TEST(h.Terminate("queued").status.code() == StatusCode::kNotRunning);
   h.gate.Open();
   BOOST_TEST(h.Output("busy") == (Json{{"result", 1}}));
   // FIFO on one thread: once "after" ran, the cancelled attempt was dequeued.
