@@ -375,6 +375,42 @@ std::string RequestDedupeKey(std::string_view kind, std::string_view workflow_id
   return std::string(kind) + ":" + std::string(workflow_id) + ":" + std::string(request_id);
 }
 
+IngressMessage IngressOfWorkflowMessage(const records::WorkflowMessageRow& row) {
+  using Row = records::WorkflowMessageRow;
+  IngressMessage m;
+  m.workflow_id = row.workflow_id();
+  m.request_id = row.request_id();
+  m.parent = row.parent();
+  std::string_view kind;
+  switch (row.kind()) {
+    case Row::KIND_START:
+      m.kind = IngressMessage::Kind::kStart;
+      m.workflow_type = row.workflow_type();
+      m.input = row.input();
+      m.run_timeout_us = row.run_timeout_us();
+      kind = "start";
+      break;
+    case Row::KIND_CANCEL:
+      m.kind = IngressMessage::Kind::kCancel;
+      m.reason = row.reason();
+      kind = "cancel";
+      break;
+    case Row::KIND_TERMINATE:
+      m.kind = IngressMessage::Kind::kTerminate;
+      m.reason = row.reason();
+      kind = "terminate";
+      break;
+    case Row::KIND_CHILD_RESULT:
+    default:  // the writer writes no other kind
+      m.kind = IngressMessage::Kind::kChildResult;
+      m.child_result = row.result();
+      kind = "child_result";
+      break;
+  }
+  m.dedupe_key = RequestDedupeKey(kind, m.workflow_id, m.request_id);
+  return m;
+}
+
 Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
   if (options.store == nullptr) return InvalidArgument("EngineOptions.store is required");
   if (options.registry == nullptr) return InvalidArgument("EngineOptions.registry is required");

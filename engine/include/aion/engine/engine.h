@@ -27,7 +27,15 @@ namespace aion {
 
 // One decoded, validated ingress message.
 struct IngressMessage {
-  enum class Kind { kStart, kSignal, kSignalWithStart, kActivityResult, kCancel, kTerminate };
+  enum class Kind {
+    kStart,
+    kSignal,
+    kSignalWithStart,
+    kActivityResult,
+    kCancel,
+    kTerminate,
+    kChildResult,  // a child of this workflow closed (or its start was refused)
+  };
   // What a start may do with an id whose last run is closed.
   enum class IdReusePolicy {
     kAllowDuplicate,            // start a new run (default)
@@ -54,7 +62,16 @@ struct IngressMessage {
   std::uint32_t attempt = 0;
   bool activity_failed = false;
   ActivityFailure failure;
+  // kStart: the parent starting this run as its child. kCancel, kTerminate:
+  // sent by this parent, so they apply only to a run it started (else
+  // dropped). kChildResult: the addressee's run and the child's reference.
+  history::ParentRef parent;
+  history::ChildWorkflowClosed child_result;  // kChildResult
 };
+
+// The ingress message a WorkflowMessageRow (an outbox row addressed to
+// another workflow) delivers, with the dedupe key its request id gives.
+IngressMessage IngressOfWorkflowMessage(const records::WorkflowMessageRow& row);
 
 // The dedupe key of a message that carries a request id: "<kind>:<id>:<request_id>"
 // (kind "start", "signal", ...), or "" when request_id is empty. Every ingress
@@ -72,8 +89,10 @@ struct IngressOutcome {
   std::string run_id;
   std::uint64_t seq = 0;  // the event it produced (0 if none)
   // Ok but nothing recorded: an activity result for an attempt that is no
-  // longer running (timed out, superseded, cancelled, run closed), or a
-  // cancel request for a run already asked to cancel.
+  // longer running (timed out, superseded, cancelled, run closed), a cancel
+  // request for a run already asked to cancel, a parent's cancel or
+  // terminate for a run it did not start, a child result its parent no
+  // longer waits for, or a child start refused (its parent is told).
   bool dropped = false;
 };
 
@@ -95,7 +114,10 @@ struct EngineOptions {
   Store* store = nullptr;                      // required
   const WorkflowRegistry* registry = nullptr;  // required
   Clock* clock = &SystemClock::Get();
-  OutboxSink* outbox = nullptr;                  // null: committed rows are deleted unpublished
+  // Where committed outbox rows go. Null (embedded use, tests): messages to
+  // other workflows (child starts and results) are delivered to this engine
+  // itself; other rows are deleted unpublished.
+  OutboxSink* outbox = nullptr;
   std::uint32_t partition_count = 16;            // P of DESIGN §1, recorded per workflow
   int executor_threads = 2;                      // threads that run workflow code
   std::size_t max_batch_items = 4096;            // writer work items per group commit
