@@ -89,8 +89,86 @@ Status CheckAttempt(std::uint32_t attempt) {
   return Status::Ok();
 }
 
+Status CheckUtf8(std::string_view what, std::string_view value) {
+  if (SanitizeUtf8(value) != value)
+    return InvalidArgument(std::string(what) + " is not valid UTF-8");
+  return Status::Ok();
+}
+
+// Bounded text that protobuf can carry (valid UTF-8).
+Status CheckText(std::string_view what, std::string_view value, std::size_t max) {
+  AION_RETURN_IF_ERROR(CheckLength(what, value, max));
+  return CheckUtf8(what, value);
+}
+
+Status CheckRequiredText(std::string_view what, std::string_view value, std::size_t max) {
+  if (value.empty()) return InvalidArgument(std::string(what) + " is empty");
+  return CheckText(what, value, max);
+}
+
+// `text` as valid UTF-8, cut to at most `max` bytes at a character boundary,
+// so the decoder's limit holds after the cut.
+std::string Utf8Prefix(std::string_view text, std::size_t max) {
+  std::string clean = SanitizeUtf8(text);
+  if (clean.size() <= max) return clean;
+  std::size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(clean[end]) & 0xC0) == 0x80) --end;
+  clean.resize(end);
+  return clean;
+}
+
+// A parent's start, cancel or terminate, and a child's result, name the
+// parent's run and the child's reference in it: all three are required.
+Status CheckParentRef(const history::ParentRef& parent) {
+  AION_RETURN_IF_ERROR(ValidateName("parent.workflow_id", parent.workflow_id()));
+  AION_RETURN_IF_ERROR(CheckRequiredText("parent.run_id", parent.run_id(), kMaxParentRefBytes));
+  return CheckRequiredText("parent.child_ref", parent.child_ref(), kMaxParentRefBytes);
+}
+
+// Binary protobuf keeps enum numbers it does not know: refuse them.
+Status CheckChildStatus(int status) {
+  if (status != history::CHILD_STATUS_UNSPECIFIED && history::ChildStatus_IsValid(status)) {
+    return Status::Ok();
+  }
+  return InvalidArgument("result.status " + std::to_string(status) +
+                         " is unknown (CHILD_STATUS_COMPLETED = 1 ... "
+                         "CHILD_STATUS_START_FAILED = 6)");
+}
+
+// A child's result for the workflow `addressee`: it must report to that
+// workflow's run, about the child the parent reference names.
+Status CheckChildResult(std::string_view addressee, const wire::ChildWorkflowResult& m) {
+  if (!m.has_parent()) {
+    return InvalidArgument("child_result has no parent (the run and child_ref it reports to)");
+  }
+  AION_RETURN_IF_ERROR(CheckParentRef(m.parent()));
+  if (m.parent().workflow_id() != addressee) {
+    return InvalidArgument("child_result for '" + std::string(addressee) +
+                           "' names parent.workflow_id '" + m.parent().workflow_id() + "'");
+  }
+  if (!m.has_result()) return InvalidArgument("child_result has no result");
+  const history::ChildWorkflowClosed& r = m.result();
+  if (r.child_ref() != m.parent().child_ref()) {
+    return InvalidArgument("result.child_ref '" + Utf8Prefix(r.child_ref(), 64) +
+                           "' differs from parent.child_ref '" +
+                           Utf8Prefix(m.parent().child_ref(), 64) + "'");
+  }
+  AION_RETURN_IF_ERROR(ValidateName("result.workflow_id", r.workflow_id()));
+  AION_RETURN_IF_ERROR(CheckText("result.run_id", r.run_id(), kMaxParentRefBytes));
+  AION_RETURN_IF_ERROR(CheckChildStatus(r.status()));
+  return CheckText("result.failure", r.failure(), kMaxFailureMessageBytes);
+}
+
+// Optional in a start, cancel or terminate; checked in full when present.
+Status TakeParent(bool has_parent, const history::ParentRef& parent, IngressMessage* out) {
+  if (!has_parent) return Status::Ok();
+  AION_RETURN_IF_ERROR(CheckParentRef(parent));
+  out->parent = parent;
+  return Status::Ok();
+}
+
 // Microseconds to whole milliseconds, rounded up so a set timeout stays set.
-std::int64_t CeilMs(std::int64_t us) { return us <= 0 ? 0 : (us + 999) / 1000; }
+std::int64_t CeilMs(std::int64_t us) { return us <= 0 ? 0 : us / 1000 + (us % 1000 != 0); }
 
 Json JsonFromNumber(double d) {
   if (std::isfinite(d) && std::trunc(d) == d && std::fabs(d) <= kMaxSafeInteger) {
@@ -232,6 +310,7 @@ Result<IngressMessage> Codec::DecodeStart(const WireMessage& msg) const {
   auto input = InputPayload(start.input());
   if (!input.ok()) return input.status();
   out.input = std::move(*input);
+  AION_RETURN_IF_ERROR(TakeParent(start.has_parent(), start.parent(), &out));
   return out;
 }
 
@@ -287,14 +366,29 @@ Result<IngressMessage> Codec::DecodeCancel(const WireMessage& msg, IngressKind k
     out.kind = IngressMessage::Kind::kCancel;
     out.reason = cancel.reason();
     out.request_id = cancel.request_id();
+    AION_RETURN_IF_ERROR(TakeParent(cancel.has_parent(), cancel.parent(), &out));
   } else {
     wire::TerminateWorkflow terminate;
     AION_RETURN_IF_ERROR(ParseBody(msg, &terminate));
     out.kind = IngressMessage::Kind::kTerminate;
     out.reason = terminate.reason();
     out.request_id = terminate.request_id();
+    AION_RETURN_IF_ERROR(TakeParent(terminate.has_parent(), terminate.parent(), &out));
   }
   AION_RETURN_IF_ERROR(CheckLength("reason", out.reason, kMaxReasonBytes));
+  return out;
+}
+
+Result<IngressMessage> Codec::DecodeChildResult(const WireMessage& msg,
+                                                std::string_view workflow_id) const {
+  wire::ChildWorkflowResult result;
+  AION_RETURN_IF_ERROR(ParseBody(msg, &result));
+  AION_RETURN_IF_ERROR(CheckChildResult(workflow_id, result));
+  IngressMessage out;
+  out.kind = IngressMessage::Kind::kChildResult;
+  out.request_id = result.request_id();
+  out.parent = result.parent();
+  out.child_result = result.result();
   return out;
 }
 
@@ -428,6 +522,9 @@ Result<IngressMessage> Codec::DecodeIngress(const WireMessage& msg, std::uint64_
     case IngressKind::kActivityResult:
       decoded = DecodeActivityResult(msg);
       break;
+    case IngressKind::kChildResult:
+      decoded = DecodeChildResult(msg, subject->workflow_id);
+      break;
     default:
       return InvalidArgument("ingress kind '" + std::string(IngressKindName(subject->kind)) +
                              "' is not supported yet");
@@ -525,6 +622,17 @@ std::string ActivityStateName(records::PendingActivity::State state) {
       return "scheduled";
   }
 }
+
+std::string ParentClosePolicyName(history::ParentClosePolicy policy) {
+  switch (policy) {
+    case history::PARENT_CLOSE_POLICY_REQUEST_CANCEL:
+      return "request_cancel";
+    case history::PARENT_CLOSE_POLICY_ABANDON:
+      return "abandon";
+    default:
+      return "terminate";
+  }
+}
 }  // namespace
 
 wire::DescribeReply MakeDescribeReply(const Description& d) {
@@ -558,6 +666,19 @@ wire::DescribeReply MakeDescribeReply(const Description& d) {
     pa->set_last_failure(SanitizeUtf8(a.last_failure()));
     pa->set_scheduled_at_us(a.scheduled_at_us());
     pa->set_deadline_us(a.deadline_us());
+  }
+  for (const auto& c : r.children()) {
+    auto* pc = reply.add_pending_children();
+    pc->set_child_ref(SanitizeUtf8(c.child_ref()));
+    pc->set_workflow_id(c.workflow_id());
+    pc->set_workflow_type(c.workflow_type());
+    pc->set_parent_close_policy(ParentClosePolicyName(c.parent_close_policy()));
+    pc->set_scheduled_at_us(c.scheduled_at_us());
+  }
+  if (r.has_parent()) {
+    *reply.mutable_parent() = r.parent();
+    reply.mutable_parent()->set_run_id(SanitizeUtf8(r.parent().run_id()));
+    reply.mutable_parent()->set_child_ref(SanitizeUtf8(r.parent().child_ref()));
   }
   reply.set_parked_error(d.parked_error);
   reply.set_resident(d.resident);
@@ -700,8 +821,100 @@ Result<TaskCancelMessage> ActivityCancelFromRow(const OutboxRow& row, const Subj
   m.cancel.set_run_id(t.run_id());
   m.cancel.set_activity_id(t.activity_id());
   m.cancel.set_attempt(t.attempt());
-  m.cancel.set_reason(SanitizeUtf8(t.reason().substr(0, kMaxReasonBytes)));
+  m.cancel.set_reason(Utf8Prefix(t.reason(), kMaxReasonBytes));
   return m;
+}
+
+namespace {
+// Messages from the outbox always carry their parent: a cancel or terminate
+// without one would apply to whatever run the addressee has.
+Status CheckRowParent(const records::WorkflowMessageRow& m) {
+  if (!m.has_parent()) return InvalidArgument("parent is missing");
+  return CheckParentRef(m.parent());
+}
+
+template <typename Request>  // wire::CancelWorkflow or wire::TerminateWorkflow
+std::string StopBody(const records::WorkflowMessageRow& m) {
+  Request request;
+  request.set_reason(Utf8Prefix(m.reason(), kMaxReasonBytes));
+  request.set_request_id(m.request_id());
+  *request.mutable_parent() = m.parent();
+  return request.SerializeAsString();
+}
+
+wire::StartWorkflow StartOfRow(const records::WorkflowMessageRow& m) {
+  wire::StartWorkflow start;
+  start.set_workflow_type(m.workflow_type());
+  *start.mutable_input() = ValueFromPayload(m.input());
+  // Beyond the decoder's 100-year cap a timeout means "never" anyway.
+  start.set_run_timeout_ms(std::min(CeilMs(m.run_timeout_us()), kMaxRunTimeoutMs));
+  start.set_request_id(m.request_id());
+  *start.mutable_parent() = m.parent();
+  return start;
+}
+
+wire::ChildWorkflowResult ChildResultOfRow(const records::WorkflowMessageRow& m) {
+  wire::ChildWorkflowResult result;
+  if (m.has_parent()) *result.mutable_parent() = m.parent();
+  if (m.has_result()) {
+    *result.mutable_result() = m.result();
+    result.mutable_result()->set_failure(Utf8Prefix(m.result().failure(), kMaxFailureMessageBytes));
+  }
+  result.set_request_id(m.request_id());
+  return result;
+}
+
+// The wire form of a workflow message, checked as its addressee will check it.
+Result<WorkflowMessage> EncodeWorkflowMessage(const records::WorkflowMessageRow& m) {
+  using Row = records::WorkflowMessageRow;
+  AION_RETURN_IF_ERROR(ValidateName("addressee workflow_id", m.workflow_id()));
+  AION_RETURN_IF_ERROR(ValidateName("request_id", m.request_id()));
+  WorkflowMessage out;
+  out.workflow_id = m.workflow_id();
+  switch (m.kind()) {
+    case Row::KIND_START:
+      AION_RETURN_IF_ERROR(ValidateName("workflow_type", m.workflow_type()));
+      AION_RETURN_IF_ERROR(CheckRowParent(m));
+      out.kind = IngressKind::kStart;
+      out.data = StartOfRow(m).SerializeAsString();
+      return out;
+    case Row::KIND_CANCEL:
+      AION_RETURN_IF_ERROR(CheckRowParent(m));
+      out.kind = IngressKind::kCancel;
+      out.data = StopBody<wire::CancelWorkflow>(m);
+      return out;
+    case Row::KIND_TERMINATE:
+      AION_RETURN_IF_ERROR(CheckRowParent(m));
+      out.kind = IngressKind::kTerminate;
+      out.data = StopBody<wire::TerminateWorkflow>(m);
+      return out;
+    case Row::KIND_CHILD_RESULT: {
+      const wire::ChildWorkflowResult result = ChildResultOfRow(m);
+      AION_RETURN_IF_ERROR(CheckChildResult(m.workflow_id(), result));
+      out.kind = IngressKind::kChildResult;
+      out.data = result.SerializeAsString();
+      return out;
+    }
+    default:
+      return InvalidArgument("message kind " + std::to_string(static_cast<int>(m.kind())) +
+                             " is unknown");
+  }
+}
+}  // namespace
+
+Result<WorkflowMessage> WorkflowMessageFromRow(const OutboxRow& row) {
+  if (row.kind() != OutboxRow::KIND_WORKFLOW_MESSAGE) {
+    return InvalidArgument("outbox row '" + row.key() + "' is not a workflow message row");
+  }
+  // The key is the Nats-Msg-Id; the addressee's codec refuses longer ones.
+  const Status key = CheckRequiredText("key", row.key(), kMaxMsgIdBytes);
+  auto message = key.ok() ? EncodeWorkflowMessage(row.message()) : Result<WorkflowMessage>(key);
+  if (!message.ok()) {
+    return InvalidArgument("outbox row '" + SanitizeUtf8(row.key().substr(0, kMaxMsgIdBytes)) +
+                           "': " + message.status().message());
+  }
+  message->msg_id = row.key();
+  return message;
 }
 
 Result<LifecycleMessage> LifecycleFromRow(const OutboxRow& row, const Subjects& subjects) {

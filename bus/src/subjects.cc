@@ -10,13 +10,14 @@
 namespace aion::bus {
 namespace {
 
-constexpr std::array<std::pair<IngressKind, std::string_view>, 6> kKinds = {{
+constexpr std::array<std::pair<IngressKind, std::string_view>, 7> kKinds = {{
     {IngressKind::kStart, "start"},
     {IngressKind::kSignal, "signal"},
     {IngressKind::kSignalWithStart, "signal_with_start"},
     {IngressKind::kCancel, "cancel"},
     {IngressKind::kTerminate, "terminate"},
     {IngressKind::kActivityResult, "activity_result"},
+    {IngressKind::kChildResult, "child_result"},
 }};
 
 constexpr std::array<std::pair<ApiOp, std::string_view>, 5> kOps = {{
@@ -91,8 +92,8 @@ Result<IngressKind> ParseIngressKind(std::string_view name) {
     if (n == name) return k;
   }
   return InvalidArgument("unknown ingress kind " + Quoted(name) +
-                         " (expected start, signal, signal_with_start, cancel, terminate or "
-                         "activity_result)");
+                         " (expected start, signal, signal_with_start, cancel, terminate, "
+                         "activity_result or child_result)");
 }
 
 std::string_view ApiOpName(ApiOp op) {
@@ -140,6 +141,11 @@ std::string Subjects::Workflow(std::string_view id, IngressKind kind) const {
 std::string Subjects::Inbox(std::uint32_t partition, std::string_view id, IngressKind kind) const {
   return Join("in", std::to_string(partition) + "." + std::string(id) + "." +
                         std::string(IngressKindName(kind)));
+}
+
+std::string Subjects::InboxOf(std::string_view id, IngressKind kind,
+                              std::uint32_t partitions) const {
+  return Inbox(PartitionOf(id, partitions), id, kind);
 }
 
 std::string Subjects::InboxAll() const { return Join("in", ">"); }

@@ -6,9 +6,12 @@
 #include <google/protobuf/util/message_differencer.h>
 
 #include <boost/test/unit_test.hpp>
+#include <limits>
+#include <memory>
 
 #include "aion/engine/history.h"
 #include "aion/engine/ids.h"
+#include "support/workflow_messages.h"
 
 namespace aion::bus {
 namespace {
@@ -1182,5 +1185,366 @@ BOOST_AUTO_TEST_CASE(continued_as_new_has_a_lifecycle_event_naming_the_next_run)
   BOOST_TEST(WorkflowStatusName(records::WORKFLOW_STATUS_CONTINUED_AS_NEW) == "continued_as_new");
   BOOST_TEST(DescribeEvent(can) == "WorkflowContinuedAsNew");
 }
+
+// --- child workflows: parents on the wire, child results, workflow messages ---
+
+namespace {
+
+using testing::CheckSameIngress;
+using testing::SampleParent;
+using testing::WorkflowMessageRow;
+using MsgRow = records::WorkflowMessageRow;
+
+constexpr MsgRow::Kind kMessageKinds[] = {MsgRow::KIND_START, MsgRow::KIND_CANCEL,
+                                          MsgRow::KIND_TERMINATE, MsgRow::KIND_CHILD_RESULT};
+
+// What the addressee's ingress receives for `message`: its inbox subject
+// and the row's key as Nats-Msg-Id.
+WireMessage Delivered(const WorkflowMessage& message, bool json = false) {
+  WireMessage wire{Subjects().InboxOf(message.workflow_id, message.kind, kP),
+                   {{"Nats-Msg-Id", message.msg_id}},
+                   message.data};
+  if (json) {
+    wire.headers.emplace("Content-Type", "application/json");
+  }
+  return wire;
+}
+
+wire::ChildWorkflowResult SampleChildResult() {
+  wire::ChildWorkflowResult m;
+  *m.mutable_parent() = SampleParent();
+  auto* r = m.mutable_result();
+  r->set_child_ref("c1");
+  r->set_workflow_id("parent-1-1");
+  r->set_run_id("run-c");
+  r->set_status(history::CHILD_STATUS_FAILED);
+  r->set_failure("boom");
+  m.set_request_id("r-9");
+  return m;
+}
+
+Status DecodeChildResult(const Codec& codec, const wire::ChildWorkflowResult& m) {
+  return codec.DecodeIngress(Binary(In("parent-1", "child_result"), m.SerializeAsString()))
+      .status();
+}
+
+BOOST_AUTO_TEST_CASE(workflow_message_rows_decode_at_the_addressee_as_the_engine_delivers_them) {
+  Codec codec;
+  for (MsgRow::Kind kind : kMessageKinds) {
+    BOOST_TEST_CONTEXT("message kind " << MsgRow::Kind_Name(kind)) {
+      const OutboxRow row = WorkflowMessageRow(kind);
+      auto message = WorkflowMessageFromRow(row);
+      BOOST_REQUIRE_MESSAGE(message.ok(), message.status().ToString());
+      BOOST_TEST(message->workflow_id == row.message().workflow_id());
+      BOOST_TEST(message->msg_id == row.key());
+      auto decoded = codec.DecodeIngress(Delivered(*message), 7, "99");
+      BOOST_REQUIRE_MESSAGE(decoded.ok(), decoded.status().ToString());
+      CheckSameIngress(*decoded, IngressOfWorkflowMessage(row.message()));
+    }
+  }
+  auto result = WorkflowMessageFromRow(WorkflowMessageRow(MsgRow::KIND_CHILD_RESULT));
+  BOOST_REQUIRE(result.ok());
+  BOOST_TEST((result->kind == IngressKind::kChildResult));
+  BOOST_TEST(codec.DecodeIngress(Delivered(*result))->dedupe_key ==
+             "child_result:parent-1:parent-1:run-p:c1:4");
+}
+
+// The JSON mapping of the same messages decodes alike (a person may publish
+// a start with a parent, or replay a dead-lettered child result, by hand).
+BOOST_AUTO_TEST_CASE(json_workflow_messages_decode_like_binary_ones) {
+  Codec codec;
+  const wire::ChildWorkflowResult result = SampleChildResult();
+  const WireMessage json{In("parent-1", "child_result"), kJson, EncodeMessage(result, true)};
+  auto from_json = codec.DecodeIngress(json);
+  auto from_binary =
+      codec.DecodeIngress(Binary(In("parent-1", "child_result"), result.SerializeAsString()));
+  BOOST_REQUIRE_MESSAGE(from_json.ok(), from_json.status().ToString());
+  BOOST_REQUIRE(from_binary.ok());
+  CheckSameIngress(*from_json, *from_binary);
+  BOOST_TEST(from_json->dedupe_key == "child_result:parent-1:r-9");
+  BOOST_TEST(from_json->child_result.status() == history::CHILD_STATUS_FAILED);
+  BOOST_TEST(from_json->child_result.failure() == "boom");
+  BOOST_TEST(from_json->parent.run_id() == "run-p");
+  // By hand, with the status by name.
+  auto typed = codec.DecodeIngress(
+      JsonMsg(In("parent-1", "child_result"),
+              R"({"parent":{"workflow_id":"parent-1","run_id":"run-p","child_ref":"c1"},
+          "result":{"child_ref":"c1","workflow_id":"kid","status":"CHILD_STATUS_TERMINATED"}})"));
+  BOOST_REQUIRE_MESSAGE(typed.ok(), typed.status().ToString());
+  BOOST_TEST(typed->child_result.status() == history::CHILD_STATUS_TERMINATED);
+  BOOST_TEST(typed->dedupe_key == "seq:0");  // no request id: as for every kind
+
+  for (MsgRow::Kind kind : {MsgRow::KIND_START, MsgRow::KIND_CANCEL, MsgRow::KIND_TERMINATE}) {
+    BOOST_TEST_CONTEXT("message kind " << MsgRow::Kind_Name(kind)) {
+      auto message = WorkflowMessageFromRow(WorkflowMessageRow(kind));
+      BOOST_REQUIRE(message.ok());
+      auto binary = codec.DecodeIngress(Delivered(*message));
+      BOOST_REQUIRE(binary.ok());
+      const google::protobuf::Descriptor* type =
+          kind == MsgRow::KIND_START    ? wire::StartWorkflow::descriptor()
+          : kind == MsgRow::KIND_CANCEL ? wire::CancelWorkflow::descriptor()
+                                        : wire::TerminateWorkflow::descriptor();
+      std::unique_ptr<pb::Message> body(
+          pb::MessageFactory::generated_factory()->GetPrototype(type)->New());
+      BOOST_REQUIRE(body->ParseFromString(message->data));
+      WorkflowMessage as_json = *message;
+      as_json.data = EncodeMessage(*body, true);
+      BOOST_TEST(as_json.data.find(R"("parent":{"workflow_id":"parent-1")") != std::string::npos);
+      auto json_decoded = codec.DecodeIngress(Delivered(as_json, /*json=*/true));
+      BOOST_REQUIRE_MESSAGE(json_decoded.ok(), json_decoded.status().ToString());
+      CheckSameIngress(*json_decoded, *binary);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_childs_run_timeout_goes_in_whole_milliseconds_rounded_up) {
+  for (auto [us, ms] : {std::pair<std::int64_t, std::int64_t>{0, 0},
+                        {1, 1},
+                        {1'500, 2},
+                        {2'000, 2},
+                        {-5, 0},
+                        {std::numeric_limits<std::int64_t>::max(), kMaxRunTimeoutMs}}) {
+    OutboxRow row = WorkflowMessageRow(MsgRow::KIND_START);
+    row.mutable_message()->set_run_timeout_us(us);
+    auto message = WorkflowMessageFromRow(row);
+    BOOST_REQUIRE(message.ok());
+    wire::StartWorkflow start;
+    BOOST_REQUIRE(start.ParseFromString(message->data));
+    BOOST_TEST(start.run_timeout_ms() == ms, "run_timeout_us " << us);
+    BOOST_TEST(Codec().DecodeIngress(Delivered(*message)).ok());  // the addressee accepts it
+  }
+}
+
+BOOST_AUTO_TEST_CASE(long_reasons_and_failures_are_cut_at_a_character_to_the_decoders_limits) {
+  // 3-byte characters: a byte cut would leave half a character, which
+  // protobuf refuses and the addressee would dead-letter.
+  std::string euros;
+  for (int i = 0; i < 20000; ++i) euros += "\u20ac";
+  OutboxRow cancel = WorkflowMessageRow(MsgRow::KIND_TERMINATE);
+  cancel.mutable_message()->set_reason(euros);
+  auto stop = WorkflowMessageFromRow(cancel);
+  BOOST_REQUIRE(stop.ok());
+  auto decoded = Codec().DecodeIngress(Delivered(*stop));
+  BOOST_REQUIRE_MESSAGE(decoded.ok(), decoded.status().ToString());
+  BOOST_TEST(decoded->reason.size() == 4095u);  // 1365 whole characters
+  BOOST_TEST(SanitizeUtf8(decoded->reason) == decoded->reason);
+
+  OutboxRow failed = WorkflowMessageRow(MsgRow::KIND_CHILD_RESULT);
+  failed.mutable_message()->mutable_result()->set_status(history::CHILD_STATUS_FAILED);
+  failed.mutable_message()->mutable_result()->set_failure("bad \xff byte " + euros);
+  auto result = WorkflowMessageFromRow(failed);
+  BOOST_REQUIRE(result.ok());
+  decoded = Codec().DecodeIngress(Delivered(*result));
+  BOOST_REQUIRE_MESSAGE(decoded.ok(), decoded.status().ToString());
+  const std::string& failure = decoded->child_result.failure();
+  BOOST_TEST(failure.size() <= kMaxFailureMessageBytes);
+  BOOST_TEST(failure.size() > kMaxFailureMessageBytes - 3);
+  BOOST_TEST(failure.rfind("bad \uFFFD byte \u20ac", 0) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(malformed_child_results_are_invalid_argument) {
+  Codec codec;
+  const std::string subject = In("parent-1", "child_result");
+  BOOST_TEST(DecodeChildResult(codec, SampleChildResult()).ok());
+  auto with = [](auto change) {
+    wire::ChildWorkflowResult m = SampleChildResult();
+    change(m);
+    return m;
+  };
+  using M = wire::ChildWorkflowResult;
+  const std::string long_text(kMaxParentRefBytes + 1, 'x');
+  struct Case {
+    std::string name;
+    M message;
+    std::string fragment;
+  };
+  const Case cases[] = {
+      {"no parent", with([](M& m) { m.clear_parent(); }), "child_result has no parent"},
+      {"no result", with([](M& m) { m.clear_result(); }), "child_result has no result"},
+      {"no run id", with([](M& m) { m.mutable_parent()->clear_run_id(); }),
+       "parent.run_id is empty"},
+      {"no child ref", with([](M& m) { m.mutable_parent()->clear_child_ref(); }),
+       "parent.child_ref is empty"},
+      {"no parent id", with([](M& m) { m.mutable_parent()->clear_workflow_id(); }),
+       "parent.workflow_id is empty"},
+      {"bad parent id", with([](M& m) { m.mutable_parent()->set_workflow_id("a b"); }),
+       "parent.workflow_id 'a b' has invalid character"},
+      {"another parent", with([](M& m) { m.mutable_parent()->set_workflow_id("parent-2"); }),
+       "child_result for 'parent-1' names parent.workflow_id 'parent-2'"},
+      {"child ref mismatch", with([](M& m) { m.mutable_result()->set_child_ref("c2"); }),
+       "result.child_ref 'c2' differs from parent.child_ref 'c1'"},
+      {"no child id", with([](M& m) { m.mutable_result()->clear_workflow_id(); }),
+       "result.workflow_id is empty"},
+      {"bad child id", with([](M& m) { m.mutable_result()->set_workflow_id("kid.1"); }),
+       "result.workflow_id 'kid.1' has invalid character"},
+      {"status unspecified",
+       with([](M& m) { m.mutable_result()->set_status(history::CHILD_STATUS_UNSPECIFIED); }),
+       "result.status 0 is unknown"},
+      {"status unknown",
+       with([](M& m) { m.mutable_result()->set_status(static_cast<history::ChildStatus>(99)); }),
+       "result.status 99 is unknown"},
+      {"long run id", with([&](M& m) { m.mutable_parent()->set_run_id(long_text); }),
+       "parent.run_id is 257 bytes"},
+      {"long child ref", with([&](M& m) {
+         m.mutable_parent()->set_child_ref(long_text);
+         m.mutable_result()->set_child_ref(long_text);
+       }),
+       "parent.child_ref is 257 bytes"},
+      {"long child run id", with([&](M& m) { m.mutable_result()->set_run_id(long_text); }),
+       "result.run_id is 257 bytes"},
+      {"long failure", with([](M& m) { m.mutable_result()->set_failure(std::string(40000, 'f')); }),
+       "result.failure is 40000 bytes"},
+      {"bad request id", with([](M& m) { m.set_request_id("a/b"); }), "request_id"},
+  };
+  for (const Case& c : cases) {
+    BOOST_TEST_CONTEXT(c.name) { ExpectInvalid(DecodeChildResult(codec, c.message), c.fragment); }
+  }
+  ExpectInvalid(codec.DecodeIngress(Binary(subject, "")).status(), "child_result has no parent");
+  ExpectInvalid(codec.DecodeIngress(Binary(subject, "\xff\xff\xff\xff garbage")).status(),
+                "not a valid ChildWorkflowResult protobuf");
+  ExpectInvalid(codec.DecodeIngress(JsonMsg(subject, "{not json")).status(),
+                "not valid ChildWorkflowResult JSON");
+  ExpectInvalid(codec.DecodeIngress(JsonMsg(subject, R"({"parent":{},"bogus":1})")).status(),
+                "bogus");
+  ExpectInvalid(codec.DecodeIngress(JsonMsg(subject, R"({"parent":{}})")).status(),
+                "parent.workflow_id is empty");
+  ExpectInvalid(
+      codec.DecodeIngress(JsonMsg(subject, R"({"result":{"status":"CHILD_STATUS_BOGUS"}})"))
+          .status(),
+      "not valid ChildWorkflowResult JSON");
+  ExpectInvalid(codec.DecodeIngress(JsonMsg(subject, R"({"parent":"parent-1"})")).status(),
+                "not valid ChildWorkflowResult JSON");
+  // A parent reference that is not UTF-8 does not even parse (proto3 strings).
+  ExpectInvalid(
+      codec.DecodeIngress(JsonMsg(subject, "{\"parent\":{\"run_id\":\"\xc3\"}}")).status(), "JSON");
+}
+
+BOOST_AUTO_TEST_CASE(parents_of_starts_cancels_and_terminates_decode_and_validate) {
+  Codec codec;
+  const std::string parent =
+      R"("parent":{"workflow_id":"parent-1","run_id":"run-p","child_ref":"c1"})";
+  struct Kind {
+    std::string name, body;  // a valid body without its closing brace
+  };
+  for (const Kind& k :
+       {Kind{"start", R"({"workflow_type":"noop")"}, Kind{"cancel", R"({"reason":"r")"},
+        Kind{"terminate", R"({"reason":"r")"}}) {
+    BOOST_TEST_CONTEXT("kind " << k.name) {
+      const std::string subject = In("kid", k.name);
+      auto plain = codec.DecodeIngress(JsonMsg(subject, k.body + "}"));
+      BOOST_REQUIRE(plain.ok());
+      BOOST_TEST(plain->parent.ByteSizeLong() == 0u);  // no parent: a client's own request
+      auto child = codec.DecodeIngress(JsonMsg(subject, k.body + "," + parent + "}"));
+      BOOST_REQUIRE_MESSAGE(child.ok(), child.status().ToString());
+      BOOST_TEST(testing::SameMessage(child->parent, SampleParent()));
+      auto bad = [&](const std::string& ref) {
+        return codec.DecodeIngress(JsonMsg(subject, k.body + R"(,"parent":)" + ref + "}")).status();
+      };
+      ExpectInvalid(bad("{}"), "parent.workflow_id is empty");
+      ExpectInvalid(bad(R"({"workflow_id":"p","child_ref":"c1"})"), "parent.run_id is empty");
+      ExpectInvalid(bad(R"({"workflow_id":"p","run_id":"r"})"), "parent.child_ref is empty");
+      ExpectInvalid(bad(R"({"workflow_id":"p q","run_id":"r","child_ref":"c"})"),
+                    "parent.workflow_id 'p q' has invalid character");
+      ExpectInvalid(bad(Json{{"workflow_id", "p"},
+                             {"run_id", "r"},
+                             {"child_ref", std::string(kMaxParentRefBytes + 1, 'c')}}
+                            .dump()),
+                    "parent.child_ref is 257 bytes");
+      ExpectInvalid(bad(R"({"workflow_id":"p","run_id":5,"child_ref":"c"})"), "JSON");
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(workflow_message_rows_that_cannot_be_sent_are_invalid_argument) {
+  auto refused = [](OutboxRow row, const std::string& fragment) {
+    auto message = WorkflowMessageFromRow(row);
+    ExpectInvalid(message.status(), fragment);
+    if (!row.key().empty() && row.key().size() < 100) {
+      ExpectInvalid(message.status(), "outbox row '" + row.key() + "'");
+    }
+  };
+  OutboxRow lifecycle = WorkflowMessageRow(MsgRow::KIND_START);
+  lifecycle.set_kind(OutboxRow::KIND_LIFECYCLE);
+  refused(lifecycle, "is not a workflow message row");
+  OutboxRow unknown = WorkflowMessageRow(MsgRow::KIND_START);
+  unknown.mutable_message()->set_kind(MsgRow::KIND_UNSPECIFIED);
+  refused(unknown, "message kind 0 is unknown");
+  for (MsgRow::Kind kind : kMessageKinds) {
+    BOOST_TEST_CONTEXT("message kind " << MsgRow::Kind_Name(kind)) {
+      OutboxRow row = WorkflowMessageRow(kind);
+      row.mutable_message()->set_workflow_id("bad id");
+      refused(row, "addressee workflow_id 'bad id' has invalid character");
+      row = WorkflowMessageRow(kind);
+      row.mutable_message()->clear_request_id();
+      refused(row, "request_id is empty");
+      row = WorkflowMessageRow(kind);
+      row.mutable_message()->set_request_id(std::string(200, 'r'));
+      refused(row, "request_id is longer than 128");
+      row = WorkflowMessageRow(kind);
+      row.mutable_message()->clear_parent();
+      refused(row, kind == MsgRow::KIND_CHILD_RESULT ? "child_result has no parent"
+                                                     : "parent is missing");
+      row = WorkflowMessageRow(kind);
+      row.mutable_message()->mutable_parent()->clear_run_id();
+      refused(row, "parent.run_id is empty");
+      row = WorkflowMessageRow(kind);
+      row.mutable_message()->mutable_parent()->set_child_ref("\xff");
+      refused(row, "parent.child_ref is not valid UTF-8");
+      row = WorkflowMessageRow(kind);
+      row.clear_key();
+      refused(row, "key is empty");
+      row.set_key(std::string(kMaxMsgIdBytes + 1, 'k'));
+      refused(row, "key is 257 bytes");
+    }
+  }
+  OutboxRow untyped = WorkflowMessageRow(MsgRow::KIND_START);
+  untyped.mutable_message()->clear_workflow_type();
+  refused(untyped, "workflow_type is empty");
+  OutboxRow mismatch = WorkflowMessageRow(MsgRow::KIND_CHILD_RESULT);
+  mismatch.mutable_message()->mutable_result()->set_child_ref("c2");
+  refused(mismatch, "differs from parent.child_ref");
+  OutboxRow no_status = WorkflowMessageRow(MsgRow::KIND_CHILD_RESULT);
+  no_status.mutable_message()->mutable_result()->clear_status();
+  refused(no_status, "result.status 0 is unknown");
+}
+
+BOOST_AUTO_TEST_CASE(describe_shows_pending_children_and_the_parent) {
+  Description d;
+  WorkflowRecord& r = d.record;
+  r.set_workflow_id("parent-1-1");
+  r.set_status(WorkflowStatus::WORKFLOW_STATUS_RUNNING);
+  const std::pair<const char*, history::ParentClosePolicy> children[] = {
+      {"terminate", history::PARENT_CLOSE_POLICY_TERMINATE},
+      {"request_cancel", history::PARENT_CLOSE_POLICY_REQUEST_CANCEL},
+      {"abandon", history::PARENT_CLOSE_POLICY_ABANDON}};
+  for (const auto& [name, policy] : children) {
+    auto* c = r.add_children();
+    c->set_child_ref(std::string("ref-") + name);
+    c->set_workflow_id(std::string("kid-") + name);
+    c->set_workflow_type("timer_signal");
+    c->set_parent_close_policy(policy);
+    c->set_scheduled_at_us(42);
+  }
+  wire::DescribeReply plain = MakeDescribeReply(d);
+  BOOST_TEST(!plain.has_parent());  // not a child
+  *r.mutable_parent() = SampleParent();
+  wire::DescribeReply reply = MakeDescribeReply(d);
+  BOOST_REQUIRE(reply.pending_children_size() == 3);
+  for (int i = 0; i < 3; ++i) {
+    const auto& pc = reply.pending_children(i);
+    const std::string name = children[i].first;
+    BOOST_TEST(pc.child_ref() == "ref-" + name);
+    BOOST_TEST(pc.workflow_id() == "kid-" + name);
+    BOOST_TEST(pc.workflow_type() == "timer_signal");
+    BOOST_TEST(pc.parent_close_policy() == name);
+    BOOST_TEST(pc.scheduled_at_us() == 42);
+  }
+  BOOST_TEST(testing::SameMessage(reply.parent(), SampleParent()));
+  const Json j = Json::parse(EncodeMessage(reply, true));
+  BOOST_TEST(j["pending_children"][1]["parent_close_policy"] == "request_cancel");
+  BOOST_TEST(j["parent"]["child_ref"] == "c1");
+}
+
+}  // namespace
 
 }  // namespace aion::bus

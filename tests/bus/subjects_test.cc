@@ -4,6 +4,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "aion/engine/ids.h"
+
 namespace aion::bus {
 namespace {
 
@@ -56,9 +58,9 @@ BOOST_AUTO_TEST_CASE(a_custom_prefix_may_have_several_tokens) {
 
 BOOST_AUTO_TEST_CASE(parses_what_it_builds) {
   Subjects s;
-  for (IngressKind k :
-       {IngressKind::kStart, IngressKind::kSignal, IngressKind::kSignalWithStart,
-        IngressKind::kCancel, IngressKind::kTerminate, IngressKind::kActivityResult}) {
+  for (IngressKind k : {IngressKind::kStart, IngressKind::kSignal, IngressKind::kSignalWithStart,
+                        IngressKind::kCancel, IngressKind::kTerminate, IngressKind::kActivityResult,
+                        IngressKind::kChildResult}) {
     auto wf = s.ParseWorkflow(s.Workflow("a_b=c@d+e-f", k));
     BOOST_REQUIRE(wf.ok());
     BOOST_TEST(wf->workflow_id == "a_b=c@d+e-f");
@@ -124,9 +126,28 @@ BOOST_AUTO_TEST_CASE(validates_prefixes) {
 BOOST_AUTO_TEST_CASE(kind_and_op_names_round_trip) {
   BOOST_TEST(IngressKindName(IngressKind::kSignalWithStart) == "signal_with_start");
   BOOST_TEST((*ParseIngressKind("terminate") == IngressKind::kTerminate));
+  BOOST_TEST(IngressKindName(IngressKind::kChildResult) == "child_result");
+  BOOST_TEST((*ParseIngressKind("child_result") == IngressKind::kChildResult));
+  ExpectInvalid(ParseIngressKind("child-result").status(), "activity_result or child_result");
   BOOST_TEST(ApiOpName(ApiOp::kHeartbeat) == "heartbeat");
   BOOST_TEST((*ParseApiOp("history") == ApiOp::kHistory));
   BOOST_TEST(!ParseApiOp("").ok());
+}
+
+// Engine-to-engine messages go straight to the addressee's partition.
+BOOST_AUTO_TEST_CASE(child_results_have_wf_and_inbox_subjects_of_the_partition_of_the_id) {
+  Subjects s;
+  BOOST_TEST(s.Workflow("parent-1", IngressKind::kChildResult) == "aion.wf.parent-1.child_result");
+  for (std::uint32_t partitions : {1u, 7u, 16u}) {
+    const std::string subject = s.InboxOf("parent-1", IngressKind::kChildResult, partitions);
+    BOOST_TEST(subject == "aion.in." + std::to_string(PartitionOf("parent-1", partitions)) +
+                              ".parent-1.child_result");
+    auto parsed = s.ParseInbox(subject);
+    BOOST_REQUIRE(parsed.ok());
+    BOOST_TEST(parsed->partition == PartitionOf("parent-1", partitions));
+    BOOST_TEST((parsed->kind == IngressKind::kChildResult));
+  }
+  BOOST_TEST(Subjects("acme").InboxOf("c", IngressKind::kStart, 1) == "acme.in.0.c.start");
 }
 
 BOOST_AUTO_TEST_CASE(list_is_one_subject_outside_the_per_partition_api_filters) {

@@ -38,7 +38,11 @@ inline constexpr std::size_t kMaxMsgIdBytes = 256;
 inline constexpr std::size_t kMaxReasonBytes = 4096;
 // Longest run_id / activity_id in an activity result or heartbeat.
 inline constexpr std::size_t kMaxActivityIdBytes = 256;
-// Longest failure message / type in an activity result.
+// Longest run_id / child_ref of a parent reference (ParentRef), and run_id
+// of a child's result.
+inline constexpr std::size_t kMaxParentRefBytes = 256;
+// Longest failure message / type in an activity result (and failure of a
+// child's result).
 inline constexpr std::size_t kMaxFailureMessageBytes = 32 * 1024;
 inline constexpr std::size_t kMaxFailureTypeBytes = 256;
 // Longest run timeout a start may ask for (100 years).
@@ -120,6 +124,8 @@ class Codec {
   Result<IngressMessage> DecodeSignalWithStart(const WireMessage& msg) const;
   Result<IngressMessage> DecodeCancel(const WireMessage& msg, IngressKind kind) const;
   Result<IngressMessage> DecodeActivityResult(const WireMessage& msg) const;
+  Result<IngressMessage> DecodeChildResult(const WireMessage& msg,
+                                           std::string_view workflow_id) const;
   Result<Payload> InputPayload(const google::protobuf::Value& input) const;
 
   Subjects subjects_;
@@ -188,6 +194,26 @@ struct TaskCancelMessage {
 };
 // kInvalidArgument if `row` is not a valid KIND_ACTIVITY_CANCEL row.
 Result<TaskCancelMessage> ActivityCancelFromRow(const OutboxRow& row, const Subjects& subjects);
+
+// A message from one workflow to another (a KIND_WORKFLOW_MESSAGE outbox
+// row) as it goes on the wire: binary protobuf `data` (StartWorkflow,
+// CancelWorkflow, TerminateWorkflow or ChildWorkflowResult) for the inbox of
+// `workflow_id` (the addressee) with ingress kind `kind`, published with
+// Nats-Msg-Id `msg_id` (the row's key).
+struct WorkflowMessage {
+  IngressKind kind = IngressKind::kStart;
+  std::string workflow_id;
+  std::string msg_id;
+  std::string data;
+};
+// kInvalidArgument (naming the row's key) if `row` is not a
+// KIND_WORKFLOW_MESSAGE row the addressee's codec would accept: a known
+// message kind, a valid addressee, request_id and parent, a key usable as
+// Nats-Msg-Id; a start's workflow type; a child result that matches its
+// parent. A start's input goes as a google.protobuf.Value (ValueFromPayload)
+// and its run timeout in whole milliseconds, rounded up; reasons and failure
+// messages are cut to the limits the decoder enforces, at a UTF-8 boundary.
+Result<WorkflowMessage> WorkflowMessageFromRow(const OutboxRow& row);
 
 // "<workflow_id>:<run_id>:<activity_id>:<attempt>" (DESIGN §5).
 std::string ActivityTaskMsgId(std::string_view workflow_id, std::string_view run_id,

@@ -15,7 +15,17 @@
 namespace aion::bus {
 
 // What an ingress message asks for: the last token of aion.wf/aion.in subjects.
-enum class IngressKind { kStart, kSignal, kSignalWithStart, kCancel, kTerminate, kActivityResult };
+// kChildResult ("child_result") is engine to engine: a child's end, sent to
+// its parent.
+enum class IngressKind {
+  kStart,
+  kSignal,
+  kSignalWithStart,
+  kCancel,
+  kTerminate,
+  kActivityResult,
+  kChildResult,
+};
 // A request/reply operation: the last token of aion.req/aion.api subjects.
 enum class ApiOp { kDescribe, kHistory, kQuery, kResult, kHeartbeat };
 
@@ -57,6 +67,9 @@ class Subjects {
 
   std::string Workflow(std::string_view id, IngressKind kind) const;
   std::string Inbox(std::uint32_t partition, std::string_view id, IngressKind kind) const;
+  // The inbox of `id` among `partitions` (PartitionOf): what the server's
+  // aion.wf mapping would give, for publishers that know P.
+  std::string InboxOf(std::string_view id, IngressKind kind, std::uint32_t partitions) const;
   std::string InboxAll() const;                            // <prefix>.in.>
   std::string InboxFilter(std::uint32_t partition) const;  // <prefix>.in.<p>.>
   std::string Event(std::string_view type, std::string_view id, std::string_view event) const;
