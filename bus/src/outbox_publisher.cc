@@ -11,8 +11,8 @@ constexpr std::int64_t kHeaderRoom = 1024;  // the Nats-Msg-Id header and protoc
 constexpr std::size_t kMaxFailureBytes = 4096;
 }  // namespace
 
-NatsOutboxSink::NatsOutboxSink(NatsConnection& conn, Subjects subjects)
-    : conn_(conn), subjects_(std::move(subjects)) {}
+NatsOutboxSink::NatsOutboxSink(NatsConnection& conn, Subjects subjects, std::uint32_t partitions)
+    : conn_(conn), subjects_(std::move(subjects)), partitions_(partitions) {}
 
 Status NatsOutboxSink::Publish(const OutboxRow& row) {
   switch (row.kind()) {
@@ -22,6 +22,8 @@ Status NatsOutboxSink::Publish(const OutboxRow& row) {
       return PublishTask(row);
     case OutboxRow::KIND_ACTIVITY_CANCEL:
       return PublishCancel(row);
+    case OutboxRow::KIND_WORKFLOW_MESSAGE:
+      return PublishWorkflowMessage(row);
     default:
       spdlog::error("dropping outbox row '{}' of unknown kind {}", row.key(),
                     static_cast<int>(row.kind()));
@@ -84,6 +86,29 @@ Status NatsOutboxSink::PublishCancel(const OutboxRow& row) {
   const std::string data = EncodeMessage(cancel->cancel, /*json=*/true, /*all_fields=*/true);
   AION_RETURN_IF_ERROR(CorePublish(conn_, cancel->subject, data, ReplyHeaders(/*json=*/true)));
   return conn_.Flush();
+}
+
+// A malformed or oversized message can never be delivered, and later rows
+// wait behind it: drop it with an error naming the row. Its addressee never
+// hears of it (a child never starts, a parent never learns the child's end),
+// so the parent waits until its own timeout or cancel.
+Status NatsOutboxSink::PublishWorkflowMessage(const OutboxRow& row) {
+  auto message = WorkflowMessageFromRow(row);
+  if (!message.ok()) {
+    spdlog::error("dropping workflow message that cannot be published: {}",
+                  message.status().message());
+    return Status::Ok();
+  }
+  if (static_cast<std::int64_t>(message->data.size()) > conn_.max_payload() - kHeaderRoom) {
+    spdlog::error(
+        "dropping workflow message: outbox row '{}' ({} for workflow {}) is {} bytes, more than "
+        "the server's max_payload of {}",
+        row.key(), IngressKindName(message->kind), message->workflow_id, message->data.size(),
+        conn_.max_payload());
+    return Status::Ok();
+  }
+  const std::string subject = subjects_.InboxOf(message->workflow_id, message->kind, partitions_);
+  return JsPublish(conn_, subject, message->data, {}, message->msg_id);
 }
 
 }  // namespace aion::bus

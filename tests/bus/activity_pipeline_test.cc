@@ -49,7 +49,7 @@ class Pipeline {
     bus::Subjects subjects;
     bus::Codec codec(subjects, bus::CodecOptions{});
     auto streams = Take(bus::EnsureStreams(*conn_, subjects, {}));
-    sink_ = std::make_unique<bus::NatsOutboxSink>(*conn_, subjects);
+    sink_ = std::make_unique<bus::NatsOutboxSink>(*conn_, subjects, 16);
     EngineOptions engine_options;
     engine_options.store = &memory_;
     engine_options.registry = &registry_;

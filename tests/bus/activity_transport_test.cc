@@ -127,7 +127,7 @@ BOOST_AUTO_TEST_CASE(outbox_sink_publishes_tasks_as_json_once_per_attempt) {
   bus::Subjects subjects;
   BOOST_REQUIRE(bus::EnsureStreams(*conn, subjects, {}).ok());
   BOOST_REQUIRE(bus::EnsureTaskConsumer(*conn, subjects, "payments").ok());
-  bus::NatsOutboxSink sink(*conn, subjects);
+  bus::NatsOutboxSink sink(*conn, subjects, 16);
 
   BOOST_TEST(sink.Publish(TaskRow(2)).ok());
   BOOST_TEST(sink.Publish(TaskRow(2)).ok());  // republished after a crash: one copy
@@ -191,7 +191,7 @@ BOOST_AUTO_TEST_CASE(a_task_that_can_never_be_sent_is_dropped_not_retried_foreve
   auto conn = server.Connect();
   bus::Subjects subjects;
   BOOST_REQUIRE(bus::EnsureStreams(*conn, subjects, {}).ok());
-  bus::NatsOutboxSink sink(*conn, subjects);
+  bus::NatsOutboxSink sink(*conn, subjects, 16);
   OutboxRow huge = TaskRow();
   *huge.mutable_task()->mutable_input() =
       JsonPayload(Json(std::string(static_cast<std::size_t>(conn->max_payload()), 'x')));
@@ -213,7 +213,7 @@ BOOST_AUTO_TEST_CASE(cancel_notes_reach_core_subscribers_and_are_not_stored) {
   auto worker = server.Connect("activity-worker");
   bus::Subjects subjects;
   BOOST_REQUIRE(bus::EnsureStreams(*conn, subjects, {}).ok());
-  bus::NatsOutboxSink sink(*conn, subjects);
+  bus::NatsOutboxSink sink(*conn, subjects, 16);
   NatsCollector notes(*worker, "aion.task.payments.cancel");
   BOOST_TEST(sink.Publish(TaskRow(2, OutboxRow::KIND_ACTIVITY_CANCEL)).ok());
   auto note = notes.Next(5s);

@@ -202,7 +202,7 @@ BOOST_AUTO_TEST_CASE(outbox_sink_publishes_once_per_row_key_and_only_with_a_puba
   auto conn = std::move(*connected);
   bus::Subjects subjects;
   BOOST_REQUIRE(bus::EnsureStreams(*conn, subjects, {}).ok());
-  bus::NatsOutboxSink sink(*conn, subjects);
+  bus::NatsOutboxSink sink(*conn, subjects, 16);
 
   const OutboxRow row = StartedRow("w-1");
   BOOST_TEST(sink.Publish(row).ok());
@@ -236,7 +236,7 @@ BOOST_AUTO_TEST_CASE(an_event_too_large_for_the_server_is_published_without_its_
   auto conn = server.Connect();
   bus::Subjects subjects;
   BOOST_REQUIRE(bus::EnsureStreams(*conn, subjects, {}).ok());
-  bus::NatsOutboxSink sink(*conn, subjects);
+  bus::NatsOutboxSink sink(*conn, subjects, 16);
   OutboxRow row = StartedRow("huge");
   const std::string big(static_cast<std::size_t>(conn->max_payload()) + 1024, 'x');
   *row.mutable_event()->mutable_workflow_started()->mutable_input() = JsonPayload(Json(big));

@@ -46,7 +46,7 @@ class NatsPipeline {
     bus::Codec codec(subjects, bus::CodecOptions{.partitions = options.partitions});
     options.streams.partitions = options.partitions;
     auto streams = Take(bus::EnsureStreams(*conn_, subjects, options.streams));
-    sink_ = std::make_unique<bus::NatsOutboxSink>(*conn_, subjects);
+    sink_ = std::make_unique<bus::NatsOutboxSink>(*conn_, subjects, options.partitions);
     EngineOptions engine_options;
     engine_options.store = options.store != nullptr ? options.store : &memory_;
     engine_options.registry = &registry_;

@@ -120,7 +120,7 @@ Status Worker::Impl::Open() {
   streams_options.partitions = options.partition_count;
   bus::StreamsInfo streams;
   AION_RETURN_IF_ERROR(Assign(bus::EnsureStreams(*conn, subjects, streams_options), &streams));
-  sink = std::make_unique<bus::NatsOutboxSink>(*conn, subjects);
+  sink = std::make_unique<bus::NatsOutboxSink>(*conn, subjects, options.partition_count);
   EngineOptions engine_options;
   engine_options.store = store;
   engine_options.registry = &registry;
