@@ -150,6 +150,33 @@ BOOST_AUTO_TEST_CASE(describe_shows_pending_activities_and_the_cancel_request) {
   BOOST_CHECK_EQUAL(j["pending_activities"][0]["heartbeat_details"], 40);
 }
 
+BOOST_AUTO_TEST_CASE(describe_shows_the_parent_and_pending_children) {
+  wire::DescribeReply d;
+  d.set_workflow_id("fan-1");
+  d.set_status("running");
+  d.mutable_parent()->set_workflow_id("root");
+  d.mutable_parent()->set_run_id("r1");
+  d.mutable_parent()->set_child_ref("c7");
+  auto* c = d.add_pending_children();
+  c->set_child_ref("c1");
+  c->set_workflow_id("fan-1-1");
+  c->set_workflow_type("noop");
+  c->set_parent_close_policy("abandon");
+  std::ostringstream out, err;
+  Renderer(false, out, err).Describe(d);
+  const std::string text = out.str();
+  BOOST_CHECK_MESSAGE(text.find("parent          root run r1 child_ref c7\n") != std::string::npos,
+                      text);
+  BOOST_CHECK_MESSAGE(
+      text.find("child           c1 fan-1-1 noop parent_close=abandon\n") != std::string::npos,
+      text);
+  std::ostringstream jout;
+  Renderer(true, jout, err).Describe(d);
+  const Json j = Json::parse(jout.str());
+  BOOST_CHECK_EQUAL(j["pending_children"][0]["parent_close_policy"], "abandon");
+  BOOST_CHECK_EQUAL(j["parent"]["child_ref"], "c7");
+}
+
 BOOST_AUTO_TEST_CASE(a_repeated_cancel_says_nothing_new_happened) {
   wire::IngressReply reply;
   reply.set_workflow_id("order-1");

@@ -176,6 +176,14 @@ void Renderer::Describe(const wire::DescribeReply& d) {
   for (const auto& a : d.pending_activities()) {
     row("activity", PendingActivityText(a));
   }
+  if (d.has_parent()) {
+    const auto& p = d.parent();
+    row("parent", p.workflow_id() + " run " + p.run_id() + " child_ref " + p.child_ref());
+  }
+  for (const auto& c : d.pending_children()) {
+    row("child", c.child_ref() + " " + c.workflow_id() + " " + c.workflow_type() +
+                     " parent_close=" + c.parent_close_policy());
+  }
   if (!d.parked_error().empty()) row("parked_error", d.parked_error());
 }
 
