@@ -90,9 +90,8 @@ Status CheckAttempt(std::uint32_t attempt) {
 }
 
 Status CheckUtf8(std::string_view what, std::string_view value) {
-  if (SanitizeUtf8(value) != value)
-    return InvalidArgument(std::string(what) + " is not valid UTF-8");
-  return Status::Ok();
+  if (SanitizeUtf8(value) == value) return Status::Ok();
+  return InvalidArgument(std::string(what) + " is not valid UTF-8");
 }
 
 // Bounded text that protobuf can carry (valid UTF-8).
