@@ -68,7 +68,11 @@ Task<Json> StepsSignal(Context& ctx, Json input) {
     const Json step{{"step", i}};
     co_await ctx.activity<Json>("echo", step, options);
   }
-  Json approved_by = co_await ctx.signal<Json>("approve");
+  Json approved_by = nullptr;
+  if (input.value("approval", true)) {
+    auto approve = ctx.signal<Json>("approve");
+    approved_by = co_await approve;
+  }
   co_return Json{{"steps", steps}, {"approved_by", approved_by}};
 }
 
@@ -145,7 +149,8 @@ Task<Json> Fanout(Context& ctx, Json input) {
   }
   Json results = Json::array();
   if (!input.value("await", true)) {
-    co_await ctx.signal<Json>("finish");
+    auto finish = ctx.signal<Json>("finish");
+    co_await finish;
     co_return Json{{"results", results}};
   }
   for (auto& child : children) {

@@ -5,8 +5,8 @@
 //                 that signal, returns {"slept_ms":N,"signal":<its input>}.
 //   steps_signal  input {"steps":N,"remote":false}: N calls of the activity
 //                 `echo` (local, or on task queue `echo` when remote), then
-//                 waits for the signal `approve`; returns
-//                 {"steps":N,"approved_by":<signal input>}.
+//                 waits for the signal `approve` (unless "approval":false);
+//                 returns {"steps":N,"approved_by":<signal input, or null>}.
 //   order         a saga, input {"sku","qty","card","approval_timeout_ms",
 //                 "task_queue"}: reserve, charge, wait for the signal
 //                 `approve` within the timeout, ship. A failure or a cancel
