@@ -729,7 +729,7 @@ class Writer::BatchBuilder {
     closed->set_workflow_id(msg.workflow_id);
     closed->set_status(history::CHILD_STATUS_START_FAILED);
     closed->set_failure(why.message());
-    AddMessage(msg.workflow_id + "/refused/" + msg.request_id, std::move(result));
+    AddMessage(msg.workflow_id + "/refused/" + ChildRequestId(msg.parent), std::move(result));
     IngressOutcome out{Status::Ok(), false, ""};
     out.dropped = true;
     return out;
