@@ -58,6 +58,16 @@ std::string DescribeEvent(const HistoryEvent& e) {
       return "WorkflowContinuedAsNew";
     case Case::kPatchMarker:
       return "PatchMarker(id=" + e.patch_marker().patch_id() + ")";
+    case Case::kChildWorkflowScheduled:
+      return "ChildWorkflowScheduled(ref=" + e.child_workflow_scheduled().child_ref() +
+             ", id=" + e.child_workflow_scheduled().workflow_id() +
+             ", type=" + e.child_workflow_scheduled().workflow_type() + ")";
+    case Case::kChildWorkflowCancelRequested:
+      return "ChildWorkflowCancelRequested(ref=" + e.child_workflow_cancel_requested().child_ref() +
+             ")";
+    case Case::kChildWorkflowClosed:
+      return "ChildWorkflowClosed(ref=" + e.child_workflow_closed().child_ref() +
+             ", status=" + ChildStatusName(e.child_workflow_closed().status()) + ")";
     case Case::ATTRIBUTES_NOT_SET:
       break;
   }
@@ -75,6 +85,7 @@ bool IsInputEvent(const HistoryEvent& e) {
     case Case::kActivityTimedOut:
     case Case::kWorkflowCancelRequested:
     case Case::kWorkflowTerminated:
+    case Case::kChildWorkflowClosed:
       return true;
     default:
       return false;
@@ -131,6 +142,42 @@ std::string TimeoutKindName(history::TimeoutKind kind) {
       return "heartbeat";
     default:
       return "unknown";
+  }
+}
+
+std::string ChildStatusName(history::ChildStatus status) {
+  switch (status) {
+    case history::CHILD_STATUS_COMPLETED:
+      return "completed";
+    case history::CHILD_STATUS_FAILED:
+      return "failed";
+    case history::CHILD_STATUS_CANCELLED:
+      return "cancelled";
+    case history::CHILD_STATUS_TERMINATED:
+      return "terminated";
+    case history::CHILD_STATUS_TIMED_OUT:
+      return "timed_out";
+    case history::CHILD_STATUS_START_FAILED:
+      return "start_failed";
+    default:
+      return "unknown";
+  }
+}
+
+history::ChildStatus ChildStatusOf(WorkflowStatus closed) {
+  switch (closed) {
+    case records::WORKFLOW_STATUS_COMPLETED:
+      return history::CHILD_STATUS_COMPLETED;
+    case records::WORKFLOW_STATUS_FAILED:
+      return history::CHILD_STATUS_FAILED;
+    case records::WORKFLOW_STATUS_CANCELLED:
+      return history::CHILD_STATUS_CANCELLED;
+    case records::WORKFLOW_STATUS_TERMINATED:
+      return history::CHILD_STATUS_TERMINATED;
+    case records::WORKFLOW_STATUS_TIMED_OUT:
+      return history::CHILD_STATUS_TIMED_OUT;
+    default:
+      return history::CHILD_STATUS_UNSPECIFIED;
   }
 }
 

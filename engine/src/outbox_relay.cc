@@ -46,6 +46,50 @@ void OutboxRelay::Loop() {
   }
 }
 
+std::vector<std::string> OutboxRelay::Publish(const std::vector<OutboxRow>& rows) {
+  std::vector<std::string> published;
+  for (const OutboxRow& row : rows) {
+    const Status s = options_.outbox->Publish(row);
+    if (!s.ok()) {
+      spdlog::warn("outbox: publish of {} failed, will retry: {}", row.key(), s.ToString());
+      break;  // keep order: later rows wait for this one
+    }
+    published.push_back(row.key());
+  }
+  return published;
+}
+
+std::vector<std::string> OutboxRelay::DeliverLocally(const std::vector<OutboxRow>& rows) {
+  std::vector<IngressMessage> messages;
+  for (const OutboxRow& row : rows) {
+    if (row.kind() == OutboxRow::KIND_WORKFLOW_MESSAGE) {
+      messages.push_back(IngressOfWorkflowMessage(row.message()));
+    }
+  }
+  std::vector<IngressOutcome> outcomes;
+  if (!messages.empty()) {
+    std::promise<std::vector<IngressOutcome>> done;
+    auto result = done.get_future();
+    writer_->SubmitIngress(std::move(messages), [&done](std::vector<IngressOutcome> o) {
+      done.set_value(std::move(o));
+    });
+    outcomes = result.get();
+  }
+  std::vector<std::string> delivered;
+  std::size_t next = 0;
+  for (const OutboxRow& row : rows) {
+    if (row.kind() == OutboxRow::KIND_WORKFLOW_MESSAGE) {
+      const Status& s = outcomes[next++].status;
+      if (s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kResourceExhausted) {
+        break;  // not recorded: keep this row and the ones after it
+      }
+      if (!s.ok()) spdlog::warn("outbox: {} was refused: {}", row.key(), s.ToString());
+    }
+    delivered.push_back(row.key());
+  }
+  return delivered;
+}
+
 bool OutboxRelay::RelayOnce() {
   auto rows = options_.store->ReadOutbox("", kRelayBatch);
   if (!rows.ok()) {
@@ -53,15 +97,8 @@ bool OutboxRelay::RelayOnce() {
     return false;
   }
   if (rows->empty()) return false;
-  std::vector<std::string> published;
-  for (const OutboxRow& row : *rows) {
-    const Status s = options_.outbox ? options_.outbox->Publish(row) : Status::Ok();
-    if (!s.ok()) {
-      spdlog::warn("outbox: publish of {} failed, will retry: {}", row.key(), s.ToString());
-      break;  // keep order: later rows wait for this one
-    }
-    published.push_back(row.key());
-  }
+  std::vector<std::string> published =
+      options_.outbox != nullptr ? Publish(*rows) : DeliverLocally(*rows);
   if (published.empty()) {
     Wait(std::chrono::milliseconds(200));  // back off before retrying the broker
     return false;

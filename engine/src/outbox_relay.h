@@ -1,6 +1,7 @@
 // OutboxRelay: publishes committed outbox rows, then has the writer delete
 // them (invariant 4). At-least-once: a crash between publish and delete
-// republishes the row with the same key, which receivers dedupe. One thread;
+// republishes the row with the same key, which receivers dedupe. Without a
+// sink, rows addressed to workflows are delivered to this engine. One thread;
 // Nudge() may be called from any thread.
 #pragma once
 
@@ -24,6 +25,11 @@ class OutboxRelay {
   void Loop();
   // Publishes and deletes one round of rows; false if there were none.
   bool RelayOnce();
+  // The keys of `rows`, in order, up to the first the sink refused.
+  std::vector<std::string> Publish(const std::vector<OutboxRow>& rows);
+  // Without a sink: messages to workflows go to this engine's writer, other
+  // rows are dropped. The keys of the rows done with, in order.
+  std::vector<std::string> DeliverLocally(const std::vector<OutboxRow>& rows);
   // Waits for a nudge or `timeout`; false when stopping.
   bool Wait(std::chrono::milliseconds timeout);
 

@@ -11,6 +11,13 @@ namespace aion {
 using Case = HistoryEvent::AttributesCase;
 
 namespace {
+static_assert(static_cast<int>(ParentClosePolicy::kTerminate) ==
+              history::PARENT_CLOSE_POLICY_TERMINATE);
+static_assert(static_cast<int>(ParentClosePolicy::kRequestCancel) ==
+              history::PARENT_CLOSE_POLICY_REQUEST_CANCEL);
+static_assert(static_cast<int>(ParentClosePolicy::kAbandon) ==
+              history::PARENT_CLOSE_POLICY_ABANDON);
+
 // The fields that make two commands the same command; payloads are not compared.
 bool SameCommand(const HistoryEvent& a, const HistoryEvent& b) {
   if (a.attributes_case() != b.attributes_case() || a.caused_by() != b.caused_by()) return false;
@@ -30,6 +37,15 @@ bool SameCommand(const HistoryEvent& a, const HistoryEvent& b) {
       return a.side_effect_recorded().side_effect_id() == b.side_effect_recorded().side_effect_id();
     case Case::kPatchMarker:
       return a.patch_marker().patch_id() == b.patch_marker().patch_id();
+    case Case::kChildWorkflowScheduled:
+      return a.child_workflow_scheduled().child_ref() == b.child_workflow_scheduled().child_ref() &&
+             a.child_workflow_scheduled().workflow_id() ==
+                 b.child_workflow_scheduled().workflow_id() &&
+             a.child_workflow_scheduled().workflow_type() ==
+                 b.child_workflow_scheduled().workflow_type();
+    case Case::kChildWorkflowCancelRequested:
+      return a.child_workflow_cancel_requested().child_ref() ==
+             b.child_workflow_cancel_requested().child_ref();
     default:
       return true;
   }
@@ -82,6 +98,7 @@ RunMachine::~RunMachine() {
   timer_waiters_.clear();
   signal_waiters_.clear();
   activity_waiters_.clear();
+  child_waiters_.clear();
   ready_.clear();
 }
 
@@ -164,6 +181,9 @@ Status RunMachine::ApplyInput(const HistoryEvent& event) {
     case Case::kWorkflowCancelRequested:
       DeliverCancel();
       break;
+    case Case::kChildWorkflowClosed:
+      AION_RETURN_IF_ERROR(ResolveChild(event));
+      break;
     case Case::kWorkflowTerminated:
       break;  // terminal: Apply marks it
     default:
@@ -214,6 +234,41 @@ Status RunMachine::ResolveActivity(const HistoryEvent& event, const std::string&
   return Status::Ok();
 }
 
+Status RunMachine::ResolveChild(const HistoryEvent& event) {
+  const auto& closed = event.child_workflow_closed();
+  auto it = children_.find(closed.child_ref());
+  if (it == children_.end()) {
+    return NondeterminismAt(event.seq(), DescribeEvent(event), "no child with that reference");
+  }
+  if (it->second.resolution) {
+    // Cancelled by the code before this close was applied: the writer had
+    // recorded the close first and recorded nothing for the cancel.
+    DropMootCommand([&](const HistoryEvent& c) {
+      return c.has_child_workflow_cancel_requested() &&
+             c.child_workflow_cancel_requested().child_ref() == closed.child_ref();
+    });
+    return Status::Ok();
+  }
+  detail::ChildResolution r;
+  if (closed.status() == history::CHILD_STATUS_COMPLETED) {
+    r.result = closed.output();
+  } else {
+    r.kind = detail::ChildResolution::Kind::kFailed;
+    r.status = ChildStatusName(closed.status());
+    r.message = "child workflow '" + it->second.workflow_id + "' " + r.status +
+                (closed.failure().empty() ? "" : ": " + closed.failure());
+  }
+  it->second.resolution = std::move(r);
+  WakeChildWaiters(closed.child_ref());
+  return Status::Ok();
+}
+
+void RunMachine::WakeChildWaiters(const std::string& ref) {
+  for (auto w = child_waiters_.find(ref); w != child_waiters_.end(); w = child_waiters_.find(ref)) {
+    Wake(w->second, detail::Waiter::Woken::kChild);
+  }
+}
+
 template <typename Pred>
 void RunMachine::DropMootCommand(Pred is_it) {
   auto moot = std::find_if(unmatched_.begin(), unmatched_.end(),
@@ -228,6 +283,7 @@ void RunMachine::DeliverCancel() {
     detail::Waiter* w = nullptr;
     if (!timer_waiters_.empty()) w = timer_waiters_.begin()->second;
     if (!w && !activity_waiters_.empty()) w = activity_waiters_.begin()->second;
+    if (!w && !child_waiters_.empty()) w = child_waiters_.begin()->second;
     for (auto& [name, waiters] : signal_waiters_) {
       if (!w && !waiters.empty()) w = waiters.front();
     }
@@ -316,6 +372,10 @@ void RunMachine::FinishIfDone() {
     auto* failed = terminal.mutable_workflow_failed();
     failed->set_message(e.what());
     failed->set_error_type("ActivityFailed:" + e.type());
+  } catch (const ChildWorkflowFailedError& e) {
+    auto* failed = terminal.mutable_workflow_failed();
+    failed->set_message(e.what());
+    failed->set_error_type("ChildWorkflowFailed:" + e.status());
   } catch (const std::exception& e) {
     auto* failed = terminal.mutable_workflow_failed();
     failed->set_message(e.what());
@@ -484,6 +544,61 @@ void RunMachine::WaitActivity(const std::string& id, detail::Waiter* w) {
   activity_waiters_.emplace(id, w);
 }
 
+std::string RunMachine::StartChild(std::string_view type, Payload input,
+                                   const ChildOptions& options) {
+  if (Status s = ValidateName("workflow type", type); !s.ok()) {
+    throw std::invalid_argument(s.message());
+  }
+  std::string ref = std::to_string(++child_counter_);
+  std::string id = options.workflow_id;
+  if (id.empty()) {
+    // Unique per run, so a later run of this id does not collide with
+    // children an earlier run abandoned.
+    id = workflow_id_.substr(0, 100) + "-" + run_id_.substr(0, 8) + "-" + ref;
+  }
+  if (Status s = ValidateWorkflowId(id); !s.ok()) throw std::invalid_argument(s.message());
+  if (options.run_timeout.count() < 0) {
+    throw std::invalid_argument("a child's run timeout must not be negative");
+  }
+  children_[ref] = ChildState{id, std::nullopt};
+  HistoryEvent cmd;
+  auto* scheduled = cmd.mutable_child_workflow_scheduled();
+  scheduled->set_child_ref(ref);
+  scheduled->set_workflow_id(std::move(id));
+  scheduled->set_workflow_type(std::string(type));
+  *scheduled->mutable_input() = std::move(input);
+  scheduled->set_parent_close_policy(
+      static_cast<history::ParentClosePolicy>(options.parent_close_policy));
+  scheduled->set_run_timeout_us(options.run_timeout.count());
+  Issue(std::move(cmd));
+  return ref;
+}
+
+const std::string& RunMachine::ChildWorkflowId(const std::string& ref) const {
+  return children_.at(ref).workflow_id;
+}
+
+void RunMachine::CancelChild(const std::string& ref) {
+  auto it = children_.find(ref);
+  if (it == children_.end() || it->second.resolution) return;
+  detail::ChildResolution cancelled;
+  cancelled.kind = detail::ChildResolution::Kind::kCancelled;
+  it->second.resolution = std::move(cancelled);
+  HistoryEvent cmd;
+  cmd.mutable_child_workflow_cancel_requested()->set_child_ref(ref);
+  Issue(std::move(cmd));
+  WakeChildWaiters(ref);
+}
+
+const detail::ChildResolution* RunMachine::ChildResult(const std::string& ref) const {
+  auto it = children_.find(ref);
+  return it == children_.end() || !it->second.resolution ? nullptr : &*it->second.resolution;
+}
+
+void RunMachine::WaitChild(const std::string& ref, detail::Waiter* w) {
+  child_waiters_.emplace(ref, w);
+}
+
 void RunMachine::Preload(const std::vector<HistoryEvent>& events) {
   for (const HistoryEvent& e : events) {
     if (e.has_side_effect_recorded()) {
@@ -563,6 +678,9 @@ void RunMachine::Forget(detail::Waiter* w) {
   }
   for (auto it = activity_waiters_.begin(); it != activity_waiters_.end();) {
     it = it->second == w ? activity_waiters_.erase(it) : std::next(it);
+  }
+  for (auto it = child_waiters_.begin(); it != child_waiters_.end();) {
+    it = it->second == w ? child_waiters_.erase(it) : std::next(it);
   }
   for (auto& [name, waiters] : signal_waiters_) {
     waiters.erase(std::remove(waiters.begin(), waiters.end(), w), waiters.end());

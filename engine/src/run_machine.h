@@ -1,7 +1,7 @@
 // RunMachine: one run's workflow code, driven by its history.
 //
 // The same code path serves live execution and replay: every input event
-// (WorkflowStarted, SignalReceived, TimerFired) is applied in seq order and the
+// (WorkflowStarted, SignalReceived, TimerFired, ...) is applied in seq order and the
 // coroutine runs until it is blocked again; the commands it issues are
 // numbered (ordinal) and tagged with the seq of the input they answer
 // (caused_by). Command events found in history are matched against issued
@@ -73,6 +73,12 @@ class RunMachine final : public detail::RunCore {
   const detail::ActivityResolution* ActivityResult(const std::string& id) const override;
   void WaitActivity(const std::string& id, detail::Waiter* w) override;
   bool CancelRequested() const override { return cancel_requested_; }
+  std::string StartChild(std::string_view type, Payload input,
+                         const ChildOptions& options) override;
+  const std::string& ChildWorkflowId(const std::string& ref) const override;
+  void CancelChild(const std::string& ref) override;
+  const detail::ChildResolution* ChildResult(const std::string& ref) const override;
+  void WaitChild(const std::string& ref, detail::Waiter* w) override;
   Payload SideEffect(const std::function<Payload()>& fn) override;
   bool Patched(std::string_view patch_id) override;
   void SetQueryHandler(std::string name, std::function<Json(const Json&)> handler) override;
@@ -94,6 +100,8 @@ class RunMachine final : public detail::RunCore {
   Status ApplyTimerFired(const HistoryEvent& event);
   Status ResolveActivity(const HistoryEvent& event, const std::string& id,
                          detail::ActivityResolution resolution);
+  Status ResolveChild(const HistoryEvent& event);
+  void WakeChildWaiters(const std::string& ref);
   void DeliverCancel();
   // Drops the not-yet-recorded command matching `is_it`: the writer found it
   // moot (its timer fired / activity ended first) and recorded nothing.
@@ -130,6 +138,13 @@ class RunMachine final : public detail::RunCore {
   std::map<std::string, std::optional<detail::ActivityResolution>> activities_;
   std::uint64_t activity_counter_ = 0;
   std::multimap<std::string, detail::Waiter*> activity_waiters_;
+  struct ChildState {
+    std::string workflow_id;
+    std::optional<detail::ChildResolution> resolution;  // set once it ended or was cancelled
+  };
+  std::map<std::string, ChildState> children_;  // by child_ref
+  std::uint64_t child_counter_ = 0;
+  std::multimap<std::string, detail::Waiter*> child_waiters_;
   std::uint64_t side_effect_counter_ = 0;
   std::map<std::string, Payload> recorded_side_effects_;
   std::map<std::string, std::uint64_t, std::less<>> recorded_patches_;  // id -> caused_by

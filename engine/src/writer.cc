@@ -129,6 +129,9 @@ class Writer::BatchBuilder {
       }
     }
     IngressOutcome out = Dispatch(msg);
+    if (!out.status.ok() && IsChildStart(msg) && !IsTransient(out.status)) {
+      out = RefuseChildStart(msg, out.status);
+    }
     if (out.status.ok() && !msg.dedupe_key.empty()) {
       DedupeEntry d;
       d.set_key(msg.dedupe_key);
@@ -341,6 +344,10 @@ class Writer::BatchBuilder {
     started->set_code_version(def->options.version);
     started->set_request_id(msg.request_id);
     started->set_run_timeout_us(msg.run_timeout_us);
+    if (IsChildStart(msg)) {
+      *started->mutable_parent() = msg.parent;
+      *st.rec.mutable_parent() = msg.parent;
+    }
     const std::uint64_t seq = Append(st, e);
     st.rec.set_run_start_seq(seq);
     if (msg.run_timeout_us > 0) {
@@ -450,6 +457,21 @@ class Writer::BatchBuilder {
       case HistoryEvent::kPatchMarker:
         Append(st, cmd);
         return;
+      case HistoryEvent::kChildWorkflowScheduled:
+        ScheduleChild(st, cmd);
+        return;
+      case HistoryEvent::kChildWorkflowCancelRequested: {
+        const std::string& ref = cmd.child_workflow_cancel_requested().child_ref();
+        // Already closed: the close stands and the cancel records nothing.
+        const records::PendingChild* child = FindChild(st.rec, ref);
+        if (child == nullptr) return;
+        const std::uint64_t seq = Append(st, cmd);
+        SendToChild(st, *child, records::WorkflowMessageRow::KIND_CANCEL,
+                    OutboxKey(st.rec.workflow_id(), seq),
+                    "cancelled by its parent workflow '" + st.rec.workflow_id() + "'");
+        ForgetChild(st.rec, ref);
+        return;
+      }
       case HistoryEvent::kWorkflowCompleted:
       case HistoryEvent::kWorkflowFailed:
       case HistoryEvent::kWorkflowCancelled:
@@ -478,6 +500,8 @@ class Writer::BatchBuilder {
         return CancelRequest(msg);
       case IngressMessage::Kind::kTerminate:
         return Terminate(msg);
+      case IngressMessage::Kind::kChildResult:
+        return ChildResult(msg);
     }
     return {InvalidArgument("unknown ingress kind")};
   }
@@ -504,12 +528,8 @@ class Writer::BatchBuilder {
     }
     Staged& st = **staged;
     records::PendingActivity* pa = RunningAttempt(st, msg.run_id, msg.activity_id, msg.attempt);
-    if (pa == nullptr) {
-      // Timed out, superseded, cancelled or the run closed: ack and drop.
-      IngressOutcome dropped{Status::Ok(), false, st.rec.run_id()};
-      dropped.dropped = true;
-      return dropped;
-    }
+    // Timed out, superseded, cancelled or the run closed: ack and drop.
+    if (pa == nullptr) return Dropped(st);
     if (msg.activity_failed) {
       const std::uint64_t seq =
           AttemptEnded(st, *pa, &msg.failure, history::TIMEOUT_KIND_UNSPECIFIED);
@@ -528,13 +548,10 @@ class Writer::BatchBuilder {
 
   IngressOutcome CancelRequest(const IngressMessage& msg) {
     auto staged = StageRunning(msg.workflow_id, "cancel");
-    if (!staged.ok()) return {staged.status()};
+    if (!staged.ok()) return RefusedOrDropped(msg, staged.status());
     Staged& st = **staged;
-    if (st.rec.cancel_requested()) {
-      IngressOutcome already{Status::Ok(), false, st.rec.run_id()};
-      already.dropped = true;
-      return already;
-    }
+    if (!SentByItsParent(st, msg)) return Dropped(st);
+    if (st.rec.cancel_requested()) return Dropped(st);
     st.rec.set_cancel_requested(true);
     st.rec.set_cancel_reason(msg.reason);
     HistoryEvent e;
@@ -547,8 +564,9 @@ class Writer::BatchBuilder {
 
   IngressOutcome Terminate(const IngressMessage& msg) {
     auto staged = StageRunning(msg.workflow_id, "terminate");
-    if (!staged.ok()) return {staged.status()};
+    if (!staged.ok()) return RefusedOrDropped(msg, staged.status());
     Staged& st = **staged;
+    if (!SentByItsParent(st, msg)) return Dropped(st);
     const std::uint64_t seq = TerminateRun(st, msg.reason, msg.request_id, false);
     return {Status::Ok(), false, st.rec.run_id(), seq};
   }
@@ -611,6 +629,7 @@ class Writer::BatchBuilder {
     *started->mutable_input() = input;
     started->set_code_version(def->options.version);
     started->set_run_timeout_us(run_timeout_us);
+    if (st.rec.has_parent()) *started->mutable_parent() = st.rec.parent();
     const std::uint64_t seq = Append(st, std::move(e));
     st.rec.set_run_start_seq(seq);
     if (run_timeout_us > 0) {
@@ -644,7 +663,197 @@ class Writer::BatchBuilder {
     while (st.rec.activities_size() > 0) ForgetActivity(st, *st.rec.mutable_activities(0));
     const std::uint64_t seq = Append(st, terminal);
     AddLifecycle(st, seq);
+    ApplyParentClosePolicies(st, seq);
+    if (st.rec.has_parent() && !terminal.has_workflow_continued_as_new()) {
+      ReportToParent(st, terminal, OutboxKey(st.rec.workflow_id(), seq) + "/parent");
+    }
     return seq;
+  }
+
+  // Children: started by a command, closed by a ChildResult input; the
+  // messages to and from them leave through the outbox (they may live on
+  // another worker).
+  void ScheduleChild(Staged& st, const HistoryEvent& cmd) {
+    const auto& sched = cmd.child_workflow_scheduled();
+    if (FindChild(st.rec, sched.child_ref()) != nullptr) {
+      spdlog::error("writer: '{}' started child {} twice", st.rec.workflow_id(), sched.child_ref());
+      return;
+    }
+    const std::uint64_t seq = Append(st, cmd);
+    records::PendingChild* child = st.rec.add_children();
+    child->set_child_ref(sched.child_ref());
+    child->set_workflow_id(sched.workflow_id());
+    child->set_workflow_type(sched.workflow_type());
+    child->set_parent_close_policy(sched.parent_close_policy());
+    child->set_scheduled_at_us(now_);
+    records::WorkflowMessageRow start =
+        MessageToChild(st, *child, records::WorkflowMessageRow::KIND_START);
+    start.set_workflow_type(sched.workflow_type());
+    *start.mutable_input() = sched.input();
+    start.set_run_timeout_us(sched.run_timeout_us());
+    AddMessage(OutboxKey(st.rec.workflow_id(), seq), std::move(start));
+  }
+
+  IngressOutcome ChildResult(const IngressMessage& msg) {
+    auto staged = Stage(msg.workflow_id);
+    if (!staged.ok()) return {staged.status()};
+    if (*staged == nullptr || !(*staged)->exists) {
+      return {NotFound("no workflow '" + msg.workflow_id + "'")};
+    }
+    Staged& st = **staged;
+    const std::string& ref = msg.parent.child_ref();
+    // The parent run ended or cancelled the child first: ack and drop.
+    if (st.rec.status() != records::WORKFLOW_STATUS_RUNNING ||
+        st.rec.run_id() != msg.parent.run_id() || FindChild(st.rec, ref) == nullptr) {
+      return Dropped(st);
+    }
+    HistoryEvent e;
+    *e.mutable_child_workflow_closed() = msg.child_result;
+    e.mutable_child_workflow_closed()->set_child_ref(ref);
+    const std::uint64_t seq = Append(st, std::move(e));
+    ForgetChild(st.rec, ref);
+    effects_.wake.push_back(msg.workflow_id);
+    return {Status::Ok(), false, st.rec.run_id(), seq};
+  }
+
+  // The parent is told the start was refused (its id runs already, its type
+  // is unknown here, ...); the sender, an outbox, needs no error.
+  IngressOutcome RefuseChildStart(const IngressMessage& msg, const Status& why) {
+    records::WorkflowMessageRow result;
+    result.set_kind(records::WorkflowMessageRow::KIND_CHILD_RESULT);
+    result.set_workflow_id(msg.parent.workflow_id());
+    result.set_request_id(ChildRequestId(msg.parent));
+    *result.mutable_parent() = msg.parent;
+    auto* closed = result.mutable_result();
+    closed->set_child_ref(msg.parent.child_ref());
+    closed->set_workflow_id(msg.workflow_id);
+    closed->set_status(history::CHILD_STATUS_START_FAILED);
+    closed->set_failure(why.message());
+    AddMessage(msg.workflow_id + "/refused/" + ChildRequestId(msg.parent), std::move(result));
+    IngressOutcome out{Status::Ok(), false, ""};
+    out.dropped = true;
+    return out;
+  }
+
+  void ReportToParent(const Staged& st, const HistoryEvent& terminal, std::string key) {
+    records::WorkflowMessageRow result;
+    result.set_kind(records::WorkflowMessageRow::KIND_CHILD_RESULT);
+    result.set_workflow_id(st.rec.parent().workflow_id());
+    result.set_request_id(ChildRequestId(st.rec.parent()));
+    *result.mutable_parent() = st.rec.parent();
+    auto* closed = result.mutable_result();
+    closed->set_child_ref(st.rec.parent().child_ref());
+    closed->set_workflow_id(st.rec.workflow_id());
+    closed->set_run_id(st.rec.run_id());
+    closed->set_status(ChildStatusOf(st.rec.status()));
+    if (terminal.has_workflow_completed()) {
+      *closed->mutable_output() = terminal.workflow_completed().output();
+    }
+    closed->set_failure(TerminalMessage(terminal));
+    AddMessage(std::move(key), std::move(result));
+  }
+
+  // Children still open when the run ends get what their policy says.
+  void ApplyParentClosePolicies(Staged& st, std::uint64_t terminal_seq) {
+    const std::string reason = "parent workflow '" + st.rec.workflow_id() + "' closed (" +
+                               WorkflowStatusName(st.rec.status()) + ")";
+    for (const records::PendingChild& child : st.rec.children()) {
+      const std::string key =
+          OutboxKey(st.rec.workflow_id(), terminal_seq) + "/child/" + child.child_ref();
+      switch (child.parent_close_policy()) {
+        case history::PARENT_CLOSE_POLICY_REQUEST_CANCEL:
+          SendToChild(st, child, records::WorkflowMessageRow::KIND_CANCEL, key, reason);
+          break;
+        case history::PARENT_CLOSE_POLICY_ABANDON:
+          break;
+        default:
+          SendToChild(st, child, records::WorkflowMessageRow::KIND_TERMINATE, key, reason);
+      }
+    }
+    st.rec.clear_children();
+  }
+
+  void SendToChild(const Staged& st, const records::PendingChild& child,
+                   records::WorkflowMessageRow::Kind kind, std::string key, std::string reason) {
+    records::WorkflowMessageRow m = MessageToChild(st, child, kind);
+    m.set_reason(std::move(reason));
+    AddMessage(std::move(key), std::move(m));
+  }
+
+  static records::WorkflowMessageRow MessageToChild(const Staged& st,
+                                                    const records::PendingChild& child,
+                                                    records::WorkflowMessageRow::Kind kind) {
+    records::WorkflowMessageRow m;
+    m.set_kind(kind);
+    m.set_workflow_id(child.workflow_id());
+    auto* parent = m.mutable_parent();
+    parent->set_workflow_id(st.rec.workflow_id());
+    parent->set_run_id(st.rec.run_id());
+    parent->set_child_ref(child.child_ref());
+    m.set_request_id(ChildRequestId(*parent) +
+                     (kind == records::WorkflowMessageRow::KIND_START ? "" : ":" + KindName(kind)));
+    return m;
+  }
+
+  // Unique per child of a parent run: makes each message to or from the
+  // child idempotent at its addressee.
+  static std::string ChildRequestId(const history::ParentRef& parent) {
+    return parent.run_id() + ":" + parent.child_ref();
+  }
+
+  static std::string KindName(records::WorkflowMessageRow::Kind kind) {
+    return kind == records::WorkflowMessageRow::KIND_CANCEL ? "cancel" : "terminate";
+  }
+
+  void AddMessage(std::string key, records::WorkflowMessageRow message) {
+    OutboxRow row;
+    row.set_key(std::move(key));
+    row.set_kind(OutboxRow::KIND_WORKFLOW_MESSAGE);
+    row.set_workflow_id(message.workflow_id());
+    *row.mutable_message() = std::move(message);
+    batch_.outbox_puts.push_back(std::move(row));
+  }
+
+  static records::PendingChild* FindChild(WorkflowRecord& rec, const std::string& ref) {
+    for (auto& c : *rec.mutable_children()) {
+      if (c.child_ref() == ref) return &c;
+    }
+    return nullptr;
+  }
+
+  static void ForgetChild(WorkflowRecord& rec, const std::string& ref) {
+    auto* list = rec.mutable_children();
+    for (int i = 0; i < list->size(); ++i) {
+      if (list->Get(i).child_ref() == ref) {
+        list->DeleteSubrange(i, 1);
+        return;
+      }
+    }
+  }
+
+  static bool IsChildStart(const IngressMessage& msg) {
+    return msg.kind == IngressMessage::Kind::kStart && !msg.parent.workflow_id().empty();
+  }
+
+  // A cancel or terminate sent by a parent applies only to a run it started.
+  static bool SentByItsParent(const Staged& st, const IngressMessage& msg) {
+    if (msg.parent.workflow_id().empty()) return true;  // not from a parent
+    return st.rec.parent().workflow_id() == msg.parent.workflow_id() &&
+           st.rec.parent().run_id() == msg.parent.run_id();
+  }
+
+  // A parent's cancel or terminate for a child that closed is dropped, not refused.
+  static IngressOutcome RefusedOrDropped(const IngressMessage& msg, const Status& why) {
+    if (msg.parent.workflow_id().empty() || why.code() != StatusCode::kNotRunning) return {why};
+    IngressOutcome out{Status::Ok()};
+    out.dropped = true;
+    return out;
+  }
+
+  static IngressOutcome Dropped(const Staged& st) {
+    IngressOutcome out{Status::Ok(), false, st.rec.run_id()};
+    out.dropped = true;
+    return out;
   }
 
   void ScheduleActivity(Staged& st, const HistoryEvent& cmd) {

@@ -68,7 +68,11 @@ Task<Json> StepsSignal(Context& ctx, Json input) {
     const Json step{{"step", i}};
     co_await ctx.activity<Json>("echo", step, options);
   }
-  Json approved_by = co_await ctx.signal<Json>("approve");
+  Json approved_by = nullptr;
+  if (input.value("approval", true)) {
+    auto approve = ctx.signal<Json>("approve");
+    approved_by = co_await approve;
+  }
   co_return Json{{"steps", steps}, {"approved_by", approved_by}};
 }
 
@@ -123,10 +127,44 @@ Task<Json> Order(Context& ctx, Json order) {
   co_return receipt;
 }
 
+Task<Json> Fanout(Context& ctx, Json input) {
+  if (!input.is_object()) throw std::invalid_argument("fanout expects a JSON object");
+  const std::int64_t count = input.value("children", std::int64_t{1});
+  if (count < 0 || count > 1000) throw std::invalid_argument("children must be in [0, 1000]");
+  const std::string type = input.value("type", std::string("noop"));
+  const Json child_input = Field(input, "input");
+  ChildOptions options;
+  const std::string policy = input.value("policy", std::string("terminate"));
+  if (policy == "request_cancel") {
+    options.parent_close_policy = ParentClosePolicy::kRequestCancel;
+  } else if (policy == "abandon") {
+    options.parent_close_policy = ParentClosePolicy::kAbandon;
+  } else if (policy != "terminate") {
+    throw std::invalid_argument("policy must be terminate, request_cancel or abandon");
+  }
+  std::vector<ChildWorkflow<Json>> children;
+  for (std::int64_t i = 1; i <= count; ++i) {
+    options.workflow_id = ctx.workflow_id() + "-" + std::to_string(i);
+    children.push_back(ctx.child<Json>(type, child_input, options));
+  }
+  Json results = Json::array();
+  if (!input.value("await", true)) {
+    auto finish = ctx.signal<Json>("finish");
+    co_await finish;
+    co_return Json{{"results", results}};
+  }
+  for (auto& child : children) {
+    Json output = co_await child;
+    results.push_back(std::move(output));
+  }
+  co_return Json{{"results", results}};
+}
+
 Status RegisterReferenceWorkflows(WorkflowRegistry& registry) {
   AION_RETURN_IF_ERROR(registry.workflow("noop", &Noop));
   AION_RETURN_IF_ERROR(registry.workflow("timer_signal", &TimerSignal));
   AION_RETURN_IF_ERROR(registry.workflow("steps_signal", &StepsSignal));
+  AION_RETURN_IF_ERROR(registry.workflow("fanout", &Fanout));
   return registry.workflow("order", &Order);
 }
 

@@ -129,6 +129,36 @@ HistoryEvent WorkflowCancelled(std::uint64_t seq, std::uint64_t cause) {
   return e;
 }
 
+// Child events. Commands carry caused_by; closes are inputs recorded `at`.
+HistoryEvent ChildScheduled(std::uint64_t seq, std::uint64_t cause, const std::string& ref,
+                            const std::string& id, const std::string& type) {
+  HistoryEvent e = Ev(seq, kT0, cause);
+  auto* c = e.mutable_child_workflow_scheduled();
+  c->set_child_ref(ref);
+  c->set_workflow_id(id);
+  c->set_workflow_type(type);
+  return e;
+}
+HistoryEvent ChildClosed(std::uint64_t seq, Timestamp at, const std::string& ref,
+                         history::ChildStatus status, const Json& output) {
+  HistoryEvent e = Ev(seq, at);
+  auto* c = e.mutable_child_workflow_closed();
+  c->set_child_ref(ref);
+  c->set_status(status);
+  if (status == history::CHILD_STATUS_COMPLETED) *c->mutable_output() = JsonPayload(output);
+  if (status != history::CHILD_STATUS_COMPLETED) c->set_failure(output.get<std::string>());
+  return e;
+}
+
+// A child races a 1 s timer.
+Task<Json> ChildOrDeadline(Context& ctx, Json) {
+  ChildOptions options{.workflow_id = "kid"};
+  auto kid = ctx.child<Json>("noop", Json(1), options);
+  Timer deadline = ctx.timer("deadline", 1s);
+  const std::size_t winner = co_await ctx.first(kid, deadline);
+  co_return winner;
+}
+
 Task<Json> SignalOrTimeout(Context& ctx, Json) {
   auto got = co_await ctx.signal<Json>("go").within(10s);
   co_return got ? *got : Json("timeout");
@@ -151,6 +181,7 @@ struct Fixture {
     BOOST_REQUIRE(registry.workflow("race_timer", &aion::testing::RaceTimer).ok());
     BOOST_REQUIRE(registry.workflow("compensating", &aion::testing::Compensating).ok());
     BOOST_REQUIRE(registry.workflow("pending", &aion::testing::Pending).ok());
+    BOOST_REQUIRE(registry.workflow("child_or_deadline", &ChildOrDeadline).ok());
   }
   // Applies `history` in order; returns the first error.
   Status Replay(RunMachine& m, const std::vector<HistoryEvent>& history) {
@@ -332,10 +363,10 @@ HistoryEvent OnlyCommand(RunMachine& m) {
 // 3 ActivityStarted(1, attempt 1)      4 ActivityCompleted(1, attempt 1, "x")
 // 5 WorkflowCompleted({"result":"x"}, caused_by 4)
 BOOST_AUTO_TEST_CASE(activity_completed_history_replays) {
-  const std::vector<HistoryEvent> h = {
-      Started(1, "call", {{"type", "echo"}, {"input", "x"}}), Scheduled(2, 1, "1", "echo"),
-      ActStarted(3, kT0, "1", 1), ActCompleted(4, kT0 + 7, "1", 1, "x"),
-      Completed(5, 4, {{"result", "x"}})};
+  const std::vector<HistoryEvent> h = {Started(1, "call", {{"type", "echo"}, {"input", "x"}}),
+                                       Scheduled(2, 1, "1", "echo"), ActStarted(3, kT0, "1", 1),
+                                       ActCompleted(4, kT0 + 7, "1", 1, "x"),
+                                       Completed(5, 4, {{"result", "x"}})};
   RunMachine full("wf", &registry);
   BOOST_REQUIRE(Replay(full, h).ok());
   BOOST_TEST(full.terminal_recorded());
@@ -386,11 +417,10 @@ BOOST_AUTO_TEST_CASE(activity_timed_out_for_good_replays) {
   const Json in = {{"type", "work"},
                    {"input", 1},
                    {"options", {{"task_queue", "q"}, {"start_to_close_ms", 5000}}}};
-  BOOST_REQUIRE(Replay(m, {Started(1, "call", in), Scheduled(2, 1, "1", "work"),
-                           ActStarted(3, kT0, "1", 1),
-                           ActTimedOut(4, kT0 + 5'000'000, "1", 1,
-                                       history::TIMEOUT_KIND_START_TO_CLOSE, 0)})
-                    .ok());
+  BOOST_REQUIRE(
+      Replay(m, {Started(1, "call", in), Scheduled(2, 1, "1", "work"), ActStarted(3, kT0, "1", 1),
+                 ActTimedOut(4, kT0 + 5'000'000, "1", 1, history::TIMEOUT_KIND_START_TO_CLOSE, 0)})
+          .ok());
   const HistoryEvent done = OnlyCommand(m);
   BOOST_TEST(done.caused_by() == 4u);
   BOOST_TEST(*ParseJsonPayload(done.workflow_completed().output()) ==
@@ -456,12 +486,12 @@ BOOST_AUTO_TEST_CASE(cancel_request_while_waiting_on_an_activity_with_compensati
 BOOST_AUTO_TEST_CASE(terminated_run_with_engine_recorded_cancels_replays) {
   for (bool timed_out : {false, true}) {
     RunMachine m("wf", &registry);
-    BOOST_REQUIRE(Replay(m, {Started(1, "pending", nullptr),
-                             TimerStarted(2, 1, "t", kT0 + 3'600'000'000),
-                             Scheduled(3, 1, "1", "work"), ActStarted(4, kT0, "1", 1),
-                             TimerCancelled(5, 0, "t"), ActCancel(6, 0, "1"),
-                             Terminated(7, kT0 + 50, timed_out)})
-                      .ok());
+    BOOST_REQUIRE(
+        Replay(m,
+               {Started(1, "pending", nullptr), TimerStarted(2, 1, "t", kT0 + 3'600'000'000),
+                Scheduled(3, 1, "1", "work"), ActStarted(4, kT0, "1", 1), TimerCancelled(5, 0, "t"),
+                ActCancel(6, 0, "1"), Terminated(7, kT0 + 50, timed_out)})
+            .ok());
     BOOST_TEST(m.terminal_recorded());
     BOOST_TEST(m.TakeNewCommands().empty());
   }
@@ -477,12 +507,12 @@ BOOST_AUTO_TEST_CASE(moot_activity_cancel_replays_cleanly) {
   const Json in = {{"type", "work"}, {"input", 1}, {"options", {{"task_queue", "q"}}}};
   for (bool result_first : {true, false}) {
     RunMachine m("wf", &registry);
-    BOOST_REQUIRE(Replay(m, {Started(1, "cancel_on_signal", in), Scheduled(2, 1, "1", "work"),
-                             ActStarted(3, kT0, "1", 1), Signal(4, kT0 + 5, "stop", nullptr),
-                             result_first ? ActCompleted(5, kT0 + 6, "1", 1, "won")
-                                          : ActCancel(5, 4, "1"),
-                             Completed(6, 4, "cancelled")})
-                      .ok());
+    BOOST_REQUIRE(
+        Replay(m, {Started(1, "cancel_on_signal", in), Scheduled(2, 1, "1", "work"),
+                   ActStarted(3, kT0, "1", 1), Signal(4, kT0 + 5, "stop", nullptr),
+                   result_first ? ActCompleted(5, kT0 + 6, "1", 1, "won") : ActCancel(5, 4, "1"),
+                   Completed(6, 4, "cancelled")})
+            .ok());
     BOOST_TEST(m.terminal_recorded());
     BOOST_TEST(m.TakeNewCommands().empty());
   }
@@ -491,14 +521,14 @@ BOOST_AUTO_TEST_CASE(moot_activity_cancel_replays_cleanly) {
   // 3 ActivityStarted  4 TimerStarted(#1, t0+5s, caused_by 1)  5 TimerFired(#1)
   // 6 ActivityCompleted(1, 1)  7 WorkflowCompleted("cancelled", caused_by 5)
   RunMachine race("wf", &registry);
-  const Json race_in = {{"type", "work"}, {"input", 1}, {"sleep_ms", 5000},
-                        {"options", {{"task_queue", "q"}}}};
-  BOOST_REQUIRE(Replay(race, {Started(1, "race_timer", race_in), Scheduled(2, 1, "1", "work"),
-                              ActStarted(3, kT0, "1", 1), TimerStarted(4, 1, "#1", kT0 + 5'000'000),
-                              TimerFired(5, kT0 + 5'000'000, "#1"),
-                              ActCompleted(6, kT0 + 5'000'001, "1", 1, "x"),
-                              Completed(7, 5, "cancelled")})
-                    .ok());
+  const Json race_in = {
+      {"type", "work"}, {"input", 1}, {"sleep_ms", 5000}, {"options", {{"task_queue", "q"}}}};
+  BOOST_REQUIRE(
+      Replay(race, {Started(1, "race_timer", race_in), Scheduled(2, 1, "1", "work"),
+                    ActStarted(3, kT0, "1", 1), TimerStarted(4, 1, "#1", kT0 + 5'000'000),
+                    TimerFired(5, kT0 + 5'000'000, "#1"),
+                    ActCompleted(6, kT0 + 5'000'001, "1", 1, "x"), Completed(7, 5, "cancelled")})
+          .ok());
   BOOST_TEST(race.TakeNewCommands().empty());
 }
 
@@ -506,20 +536,89 @@ BOOST_AUTO_TEST_CASE(moot_activity_cancel_replays_cleanly) {
 // -> the code schedules B: nondeterminism at seq 2
 BOOST_AUTO_TEST_CASE(changed_activity_type_is_nondeterminism_naming_the_seq) {
   RunMachine m("wf", &registry);
-  Status s = Replay(m, {Started(1, "call", {{"type", "B"}, {"input", 1}}),
-                        Scheduled(2, 1, "1", "A")});
+  Status s =
+      Replay(m, {Started(1, "call", {{"type", "B"}, {"input", 1}}), Scheduled(2, 1, "1", "A")});
   BOOST_TEST(s.code() == StatusCode::kNondeterminism);
   BOOST_TEST(s.message().find("seq 2") != std::string::npos, s.message());
-  BOOST_TEST(s.message().find("ActivityScheduled(id=1, type=A)") != std::string::npos,
-             s.message());
-  BOOST_TEST(s.message().find("ActivityScheduled(id=1, type=B)") != std::string::npos,
-             s.message());
+  BOOST_TEST(s.message().find("ActivityScheduled(id=1, type=A)") != std::string::npos, s.message());
+  BOOST_TEST(s.message().find("ActivityScheduled(id=1, type=B)") != std::string::npos, s.message());
   // An outcome for an activity the code never scheduled is one too.
   RunMachine n("wf", &registry);
-  s = Replay(n, {Started(1, "signal_or_timeout", nullptr), TimerStarted(2, 1, "#1", kT0 + 10'000'000),
-                 ActCompleted(3, kT0, "7", 1, 1)});
+  s = Replay(n, {Started(1, "signal_or_timeout", nullptr),
+                 TimerStarted(2, 1, "#1", kT0 + 10'000'000), ActCompleted(3, kT0, "7", 1, 1)});
   BOOST_TEST(s.code() == StatusCode::kNondeterminism);
   BOOST_TEST(s.message().find("seq 3") != std::string::npos, s.message());
+}
+
+// Fanout of two noop children, closing in the other order:
+// 1 WorkflowStarted(fanout {"children":2,"input":7})
+// 2 ChildWorkflowScheduled(ref 1, wf-1, noop, caused_by 1)
+// 3 ChildWorkflowScheduled(ref 2, wf-2, noop, caused_by 1)
+// 4 ChildWorkflowClosed(ref 2, completed 7)   -> the code still awaits ref 1
+// 5 ChildWorkflowClosed(ref 1, completed 7)
+// 6 WorkflowCompleted({"results":[7,7]}, caused_by 5)
+BOOST_AUTO_TEST_CASE(children_closing_out_of_order_replay) {
+  RunMachine m("wf", &registry);
+  BOOST_REQUIRE(Replay(m, {Started(1, "fanout", {{"children", 2}, {"input", 7}}),
+                           ChildScheduled(2, 1, "1", "wf-1", "noop"),
+                           ChildScheduled(3, 1, "2", "wf-2", "noop"),
+                           ChildClosed(4, kT0 + 1, "2", history::CHILD_STATUS_COMPLETED, 7),
+                           ChildClosed(5, kT0 + 2, "1", history::CHILD_STATUS_COMPLETED, 7),
+                           Completed(6, 5, {{"results", {7, 7}}})})
+                    .ok());
+  BOOST_TEST(m.terminal_recorded());
+  BOOST_TEST(m.TakeNewCommands().empty());
+}
+
+// 1 WorkflowStarted(fanout, 1 child)  2 ChildWorkflowScheduled(ref 1, caused_by 1)
+// 3 ChildWorkflowClosed(ref 1, terminated "ops")
+// -> the code issues WorkflowFailed(ChildWorkflowFailed:terminated), caused_by 3
+BOOST_AUTO_TEST_CASE(a_child_that_did_not_complete_fails_the_awaiting_parent) {
+  RunMachine m("wf", &registry);
+  BOOST_REQUIRE(
+      Replay(m, {Started(1, "fanout", {{"children", 1}}), ChildScheduled(2, 1, "1", "wf-1", "noop"),
+                 ChildClosed(3, kT0 + 1, "1", history::CHILD_STATUS_TERMINATED, "ops")})
+          .ok());
+  const auto commands = m.TakeNewCommands();
+  BOOST_REQUIRE_EQUAL(commands.size(), 1u);
+  const HistoryEvent& failed = commands[0].event;
+  BOOST_TEST(failed.caused_by() == 3u);
+  BOOST_TEST(failed.workflow_failed().error_type() == "ChildWorkflowFailed:terminated");
+  BOOST_TEST(failed.workflow_failed().message().find("'wf-1' terminated") != std::string::npos,
+             failed.workflow_failed().message());
+}
+
+// The timer wins, but the child's close was recorded before the cancel
+// reached the writer, which then recorded no ChildWorkflowCancelRequested:
+// 1 WorkflowStarted(child_or_deadline)  2 ChildWorkflowScheduled(ref 1, kid, caused_by 1)
+// 3 TimerStarted(deadline, t0+1s, caused_by 1)  4 TimerFired(deadline)
+// 5 ChildWorkflowClosed(ref 1, completed)  6 WorkflowCompleted(1, caused_by 4)
+BOOST_AUTO_TEST_CASE(moot_child_cancel_replays_cleanly) {
+  RunMachine m("wf", &registry);
+  BOOST_REQUIRE(
+      Replay(m, {Started(1, "child_or_deadline", nullptr), ChildScheduled(2, 1, "1", "kid", "noop"),
+                 TimerStarted(3, 1, "deadline", kT0 + 1'000'000),
+                 TimerFired(4, kT0 + 1'000'000, "deadline"),
+                 ChildClosed(5, kT0 + 1'000'001, "1", history::CHILD_STATUS_COMPLETED, 1),
+                 Completed(6, 4, 1)})
+          .ok());
+  BOOST_TEST(m.terminal_recorded());
+  BOOST_TEST(m.TakeNewCommands().empty());
+}
+
+// 1 WorkflowStarted(fanout of noop)  2 ChildWorkflowScheduled(ref 1, type timer_signal)
+// -> nondeterminism at seq 2; a close for a child never started is one too.
+BOOST_AUTO_TEST_CASE(changed_child_type_is_nondeterminism_naming_the_seq) {
+  RunMachine m("wf", &registry);
+  Status s = Replay(m, {Started(1, "fanout", {{"children", 1}}),
+                        ChildScheduled(2, 1, "1", "wf-1", "timer_signal")});
+  BOOST_TEST(s.code() == StatusCode::kNondeterminism);
+  BOOST_TEST(s.message().find("seq 2") != std::string::npos, s.message());
+  RunMachine n("wf", &registry);
+  s = Replay(n, {Started(1, "fanout", {{"children", 0}, {"await", false}}),
+                 ChildClosed(2, kT0, "1", history::CHILD_STATUS_COMPLETED, 1)});
+  BOOST_TEST(s.code() == StatusCode::kNondeterminism);
+  BOOST_TEST(s.message().find("no child with that reference") != std::string::npos, s.message());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,13 +1,13 @@
 // The durable core under SIGKILL, with activities (DESIGN §3, §4; design
 // notes "Activities"): order sagas (reserve, charge, signal `approve`, ship)
 // with local activities (task queue "") and remote ones (queue "orders"),
-// steps_signal workflows (echo steps, local or on queue "echo") and
-// timer_signal workflows run against a real aion-worker process and a real
-// Node.js activity worker (examples/activity-worker-node). Starts and signals
-// go in over JetStream with request ids and Aion-Reply-To and are re-sent
-// until answered. Meanwhile the aion-worker is SIGKILLed and restarted on the
-// same data dir several times (once right after a restart), and the Node
-// worker is SIGKILLed too: briefly, and once for longer than the saga's
+// steps_signal workflows (echo steps, local or on queue "echo"),
+// timer_signal workflows and fanout parents (3 steps_signal children each,
+// without the signal, in whatever partitions their ids fall) run against a real aion-worker process
+// and a real Node.js activity worker (examples/activity-worker-node). Starts and signals go in over
+// JetStream with request ids and Aion-Reply-To and are re-sent until answered. Meanwhile the
+// aion-worker is SIGKILLed and restarted on the same data dir several times (once right after a
+// restart), and the Node worker is SIGKILLed too: briefly, and once for longer than the saga's
 // start-to-close (10 s), so that attempts time out and are retried (the Node
 // worker's task consumer has a 15 s ack wait, longer than that).
 //
@@ -17,13 +17,15 @@
 // ActivityStarted attempts 1..n, each attempt but the last ended by a retried
 // failure or timeout and the last by exactly one ActivityCompleted; describe
 // shows nothing parked; AION_EVENTS holds exactly one `started` and one
-// `completed` lifecycle event per id; nothing was dead-lettered. At least one
+// `completed` lifecycle event per id; nothing was dead-lettered. A fanout
+// parent saw each child start once and close once (completed), its output
+// lists the children's outputs, and each child's history names the parent. At least one
 // remote attempt was retried (the outage).
 //
 // Environment (to reproduce or stretch it): AION_ACRASH_SEED,
 // AION_ACRASH_ORDERS (60: half local, half remote), AION_ACRASH_STEPS (16),
-// AION_ACRASH_TIMERS (20), AION_ACRASH_WINDOW_S (36), AION_ACRASH_KILLS (4,
-// aion-worker), AION_ACRASH_NODE_KILLS (2 short ones, plus the long outage).
+// AION_ACRASH_TIMERS (20), AION_ACRASH_FANOUTS (8), AION_ACRASH_WINDOW_S (36), AION_ACRASH_KILLS
+// (4, aion-worker), AION_ACRASH_NODE_KILLS (2 short ones, plus the long outage).
 #define BOOST_TEST_MODULE activity_crash
 #include <algorithm>
 #include <atomic>
@@ -62,7 +64,8 @@ bool StartsWith(const json& v, const std::string& prefix) {
   return v.is_string() && v.get<std::string>().rfind(prefix, 0) == 0;
 }
 
-enum class Kind { kOrderLocal, kOrderRemote, kStepsLocal, kStepsRemote, kTimer };
+enum class Kind { kOrderLocal, kOrderRemote, kStepsLocal, kStepsRemote, kTimer, kFanout };
+constexpr int kFanoutChildren = 3;
 
 struct Flow {
   int index = 0;
@@ -72,10 +75,11 @@ struct Flow {
   json input;
   std::string signal;  // its name
   json signal_input;
-  int steps = 0;              // steps_signal
-  int sleep_ms = 0;           // timer_signal
-  milliseconds start_at{0};   // after the window opens
-  milliseconds signal_at{0};  // after the window opens; sent once the start was answered
+  int steps = 0;                 // steps_signal; fanout: of each child
+  bool children_remote = false;  // fanout: the children's echo steps run on queue "echo"
+  int sleep_ms = 0;              // timer_signal
+  milliseconds start_at{0};      // after the window opens
+  milliseconds signal_at{0};     // after the window opens; sent once the start was answered
   bool remote() const { return kind == Kind::kOrderRemote || kind == Kind::kStepsRemote; }
   bool order() const { return kind == Kind::kOrderLocal || kind == Kind::kOrderRemote; }
   std::string queue() const {
@@ -83,6 +87,7 @@ struct Flow {
     if (kind == Kind::kStepsRemote) return "echo";
     return "";
   }
+  std::string child_id(int k) const { return id + "-" + std::to_string(k); }
 };
 
 std::string StartRequestId(const Flow& f) { return "start-" + std::to_string(f.index); }
@@ -105,6 +110,61 @@ struct Tally {
   int timed_out = 0;  // ActivityTimedOut events
 };
 
+// A fanout parent: each child scheduled once (ids <id>-1..3) and closed
+// once, completed; its output lists what each child returned.
+std::string CheckFanoutParent(const Flow& f, const Events& ev, const json& out) {
+  std::map<std::string, int> scheduled, closed;
+  for (const auto& e : ev) {
+    if (e.has_child_workflow_scheduled()) {
+      const auto& c = e.child_workflow_scheduled();
+      if (c.workflow_type() != "steps_signal") return "child of type " + c.workflow_type();
+      if (c.workflow_id() != f.child_id(std::stoi(c.child_ref())))
+        return "child id " + c.workflow_id();
+      ++scheduled[c.child_ref()];
+    }
+    if (e.has_child_workflow_closed()) {
+      const auto& c = e.child_workflow_closed();
+      if (c.status() != history::CHILD_STATUS_COMPLETED) return "child closed " + c.failure();
+      ++closed[c.child_ref()];
+    }
+  }
+  for (int k = 1; k <= kFanoutChildren; ++k) {
+    const std::string ref = std::to_string(k);
+    if (scheduled[ref] != 1 || closed[ref] != 1) {
+      return "child " + ref + " scheduled " + std::to_string(scheduled[ref]) + "x, closed " +
+             std::to_string(closed[ref]) + "x: " + HistoryText(ev);
+    }
+  }
+  const json each = {{"steps", f.steps}, {"approved_by", nullptr}};
+  if (out != json({{"results", json::array({each, each, each})}}))
+    return "fanout output " + out.dump();
+  return "";
+}
+
+// A child of a fanout parent: one run, completed, naming its parent, with
+// its echo steps each completed once after attempts 1..n.
+std::string CheckFanoutChild(const Flow& parent, const Events& ev, Tally* tally) {
+  const std::string text = HistoryText(ev);
+  if (ev.empty() || !ev.front().has_workflow_started()) return "no start: " + text;
+  if (std::string p = CheckSingleClosedRun(ev, ev.front().run_id()); !p.empty()) {
+    return p + ": " + text;
+  }
+  if (!ev.back().has_workflow_completed()) return "does not end completed: " + text;
+  if (ev.front().workflow_started().parent().workflow_id() != parent.id) {
+    return "parent '" + ev.front().workflow_started().parent().workflow_id() + "'";
+  }
+  std::map<std::string, ActivitySummary> by_id;
+  if (std::string p = CheckActivityAttempts(ev, true, &by_id); !p.empty()) return p + ": " + text;
+  if (by_id.size() != static_cast<std::size_t>(parent.steps)) return "steps: " + text;
+  for (const auto& [aid, a] : by_id) {
+    ++tally->activities;
+    if (a.outcome != "completed") return a.type + " ended " + a.outcome + ": " + text;
+    if (a.task_queue != (parent.children_remote ? "echo" : "")) return "queue " + a.task_queue;
+    if (a.attempts > 1) ++(parent.children_remote ? tally->remote_retried : tally->local_retried);
+  }
+  return "";
+}
+
 // Checks one closed workflow; returns "" or what is wrong.
 std::string CheckFlow(const Flow& f, const wire::ResultReply& r, const Events& ev, Tally* tally) {
   if (r.has_error()) return "result error " + r.error().code() + ": " + r.error().message();
@@ -125,7 +185,10 @@ std::string CheckFlow(const Flow& f, const wire::ResultReply& r, const Events& e
       return "unexpected signal at seq " + std::to_string(e.seq()) + ": " + text;
     }
   }
-  if (signals != 1) return std::to_string(signals) + " SignalReceived events: " + text;
+  const int expected_signals = f.signal.empty() ? 0 : 1;
+  if (signals != expected_signals) {
+    return std::to_string(signals) + " SignalReceived events: " + text;
+  }
 
   std::map<std::string, ActivitySummary> by_id;
   if (std::string p = CheckActivityAttempts(ev, true, &by_id); !p.empty()) return p + ": " + text;
@@ -173,6 +236,8 @@ std::string CheckFlow(const Flow& f, const wire::ResultReply& r, const Events& e
     if (out != json({{"steps", f.steps}, {"approved_by", f.signal_input}})) {
       return "steps output " + out.dump();
     }
+  } else if (f.kind == Kind::kFanout) {
+    return CheckFanoutParent(f, ev, out);
   } else {
     if (!acts.empty()) return "timer_signal with activities: " + text;
     if (out != json({{"slept_ms", f.sleep_ms}, {"signal", f.signal_input}})) {
@@ -188,14 +253,15 @@ BOOST_AUTO_TEST_CASE(activities_survive_sigkill_of_both_workers) {
   const int orders = static_cast<int>(EnvOr("AION_ACRASH_ORDERS", 60));
   const int steps_flows = static_cast<int>(EnvOr("AION_ACRASH_STEPS", 16));
   const int timers = static_cast<int>(EnvOr("AION_ACRASH_TIMERS", 20));
+  const int fanouts = static_cast<int>(EnvOr("AION_ACRASH_FANOUTS", 8));
   const milliseconds window(std::max(30L, EnvOr("AION_ACRASH_WINDOW_S", 36)) * 1000);
   const int kill_count = static_cast<int>(std::max(1L, EnvOr("AION_ACRASH_KILLS", 4)));
   const int node_kills = static_cast<int>(std::max(0L, EnvOr("AION_ACRASH_NODE_KILLS", 2)));
   std::cerr << "activity crash test seed " << seed << " (AION_ACRASH_SEED to repeat)\n";
   BOOST_TEST_MESSAGE("activity crash test: seed "
                      << seed << ", " << orders << " orders, " << steps_flows << " steps_signal, "
-                     << timers << " timer_signal, window " << window.count() << " ms, "
-                     << kill_count << " kills");
+                     << timers << " timer_signal, " << fanouts << " fanout, window "
+                     << window.count() << " ms, " << kill_count << " kills");
   std::mt19937 rng(seed);
   auto uniform = [&rng](long lo, long hi) {
     return std::uniform_int_distribution<long>(lo, std::max(lo, hi))(rng);
@@ -249,6 +315,15 @@ BOOST_AUTO_TEST_CASE(activities_survive_sigkill_of_both_workers) {
         f.sleep_ms = static_cast<int>(uniform(200, 3000));
         f.input = {{"sleep_ms", f.sleep_ms}, {"signal", "go"}};
         break;
+      case Kind::kFanout:
+        f.type = "fanout";
+        f.steps = static_cast<int>(uniform(1, 3));
+        f.children_remote = f.index % 2 == 0;
+        f.input = {
+            {"children", kFanoutChildren},
+            {"type", "steps_signal"},
+            {"input", {{"steps", f.steps}, {"remote", f.children_remote}, {"approval", false}}}};
+        break;
     }
     f.signal_at = f.start_at + milliseconds(uniform(0, 6000));
     const milliseconds kill = kill_at[static_cast<std::size_t>(uniform(0, kill_count - 1))];
@@ -269,6 +344,7 @@ BOOST_AUTO_TEST_CASE(activities_survive_sigkill_of_both_workers) {
   for (int i = 0; i < orders; ++i) add(i % 2 == 0 ? Kind::kOrderLocal : Kind::kOrderRemote);
   for (int i = 0; i < steps_flows; ++i) add(i % 2 == 0 ? Kind::kStepsLocal : Kind::kStepsRemote);
   for (int i = 0; i < timers; ++i) add(Kind::kTimer);
+  for (int i = 0; i < fanouts; ++i) add(Kind::kFanout);
   // A few remote orders start just as the outage begins: their reserve task
   // waits longer than start-to-close.
   int forced = 0;
@@ -397,6 +473,13 @@ BOOST_AUTO_TEST_CASE(activities_survive_sigkill_of_both_workers) {
             st.last_start = t;
           }
           if (!st.started) continue;
+          if (f.signal.empty()) {  // a fanout: nothing to signal
+            if (!st.signalled) {
+              st.signalled = true;
+              ++done;
+            }
+            continue;
+          }
           if (!st.signal_published && window_start + f.signal_at <= t) {
             publish("signal", i, SignalBody(f));
             ++signal_publishes;
@@ -511,33 +594,49 @@ BOOST_AUTO_TEST_CASE(activities_survive_sigkill_of_both_workers) {
     if (problem.empty() && d.status() != "completed") problem = "describe says " + d.status();
     if (!problem.empty() && ++failures <= 20)
       BOOST_ERROR(f.id << " (" << f.type << "): " << problem);
+    for (int k = 1; f.kind == Kind::kFanout && k <= kFanoutChildren; ++k) {
+      wire::HistoryReply child = h.History(f.child_id(k));
+      problem =
+          child.has_error()
+              ? "history error " + child.error().message()
+              : CheckFanoutChild(f, Events(child.events().begin(), child.events().end()), &tally);
+      if (!problem.empty() && ++failures <= 20) BOOST_ERROR(f.child_id(k) << ": " << problem);
+    }
   }
   BOOST_CHECK_EQUAL(failures, 0);
   BOOST_CHECK_MESSAGE(tally.remote_retried > 0,
                       "no remote activity was retried although the Node worker was down for "
                           << outage.count() << " ms (longer than the saga's start-to-close)");
 
-  // Exactly one `started` and one `completed` lifecycle event per workflow.
+  // Exactly one `started` and one `completed` lifecycle event per workflow
+  // (fanout children included).
+  std::vector<std::pair<std::string, std::string>> all_ids;  // type, id
+  for (const Flow& f : flows) {
+    all_ids.emplace_back(f.type, f.id);
+    for (int k = 1; f.kind == Kind::kFanout && k <= kFanoutChildren; ++k) {
+      all_ids.emplace_back("steps_signal", f.child_id(k));
+    }
+  }
   std::map<std::string, std::uint64_t> completed, started;
   const std::string events(bus::kEventsStream);
   BOOST_CHECK(WaitFor(
       [&] {
         StreamCount(h.client(), events, "aion.evt.*.*.completed", &completed);
-        return completed.size() >= flows.size();
+        return completed.size() >= all_ids.size();
       },
       30s));
   StreamCount(h.client(), events, "aion.evt.*.*.completed", &completed);
   StreamCount(h.client(), events, "aion.evt.*.*.started", &started);
   int event_failures = 0;
-  for (const Flow& f : flows) {
-    const std::string stem = "aion.evt." + f.type + "." + f.id + ".";
+  for (const auto& [type, id] : all_ids) {
+    const std::string stem = "aion.evt." + type + "." + id + ".";
     const std::uint64_t c = completed[stem + "completed"], s = started[stem + "started"];
     if ((c != 1 || s != 1) && ++event_failures <= 20) {
-      BOOST_ERROR(f.id << ": " << c << " completed and " << s << " started lifecycle events");
+      BOOST_ERROR(id << ": " << c << " completed and " << s << " started lifecycle events");
     }
   }
   BOOST_CHECK_EQUAL(event_failures, 0);
-  BOOST_CHECK_EQUAL(StreamCount(h.client(), events), 2 * flows.size());
+  BOOST_CHECK_EQUAL(StreamCount(h.client(), events), 2 * all_ids.size());
   BOOST_CHECK_EQUAL(StreamCount(h.client(), std::string(bus::kDlqStream)), 0u);
 
   Status stopped = h.worker().Terminate();
@@ -551,9 +650,11 @@ BOOST_AUTO_TEST_CASE(activities_survive_sigkill_of_both_workers) {
   auto secs = [](SteadyClock::duration d) { return std::to_string(Seconds(d)).substr(0, 5); };
   const std::string summary =
       "activity crash test summary: " + std::to_string(flows.size()) + " workflows (" +
-      std::to_string(orders) + " orders), " + std::to_string(tally.activities) + " activities, " +
-      std::to_string(tally.remote_retried) + " remote and " + std::to_string(tally.local_retried) +
-      " local activities retried, " + std::to_string(tally.timed_out) + " attempts timed out; " +
+      std::to_string(orders) + " orders, " + std::to_string(fanouts) + " fanouts of " +
+      std::to_string(kFanoutChildren) + " children), " + std::to_string(tally.activities) +
+      " activities, " + std::to_string(tally.remote_retried) + " remote and " +
+      std::to_string(tally.local_retried) + " local activities retried, " +
+      std::to_string(tally.timed_out) + " attempts timed out; " +
       std::to_string(start_publishes.load()) + " start and " +
       std::to_string(signal_publishes.load()) + " signal publishes (" +
       std::to_string(duplicates.load()) + " answered as duplicates); " +

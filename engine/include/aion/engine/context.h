@@ -55,6 +55,41 @@ class ActivityFailedError : public std::runtime_error {
   bool timed_out_;
 };
 
+// Thrown by awaiting a child workflow that did not complete: it failed, was
+// cancelled, terminated or timed out, or its start was refused (its id is
+// already running, or its type is unknown where it would run).
+class ChildWorkflowFailedError : public std::runtime_error {
+ public:
+  ChildWorkflowFailedError(const std::string& message, std::string workflow_id, std::string status)
+      : std::runtime_error(message),
+        workflow_id_(std::move(workflow_id)),
+        status_(std::move(status)) {}
+  const std::string& workflow_id() const { return workflow_id_; }
+  // "failed", "cancelled", "terminated", "timed_out" or "start_failed".
+  const std::string& status() const { return status_; }
+
+ private:
+  std::string workflow_id_;
+  std::string status_;
+};
+
+// What happens to a child that is still open when its parent's run ends
+// (completed, failed, cancelled, terminated, timed out or continued as new).
+enum class ParentClosePolicy {
+  kTerminate,      // terminate it (default)
+  kRequestCancel,  // ask it to cancel; it may compensate
+  kAbandon,        // let it run on
+};
+
+struct ChildOptions {
+  // The child's workflow id; "" = "<parent id>-<first 8 of the run id>-<n>"
+  // for the run's n-th child. It may belong to any partition.
+  std::string workflow_id;
+  ParentClosePolicy parent_close_policy = ParentClosePolicy::kTerminate;
+  // The child's run timeout (whole milliseconds over NATS); 0 = none.
+  Micros run_timeout{0};
+};
+
 // Thrown by Context::continue_as_new. Not a std::exception, so a
 // `catch (const std::exception&)` in workflow code does not swallow it.
 struct ContinueAsNewRequest {
@@ -66,7 +101,7 @@ namespace detail {
 // One suspended wait of workflow code: on a timer, a signal, an activity, or
 // several. kCancelled: the workflow was asked to cancel while it waited.
 struct Waiter {
-  enum class Woken { kNot, kTimer, kSignal, kActivity, kCancelled };
+  enum class Woken { kNot, kTimer, kSignal, kActivity, kChild, kCancelled };
   std::coroutine_handle<> handle;
   Woken woken = Woken::kNot;
   Payload signal;  // set when woken by a signal (unless peek)
@@ -95,6 +130,15 @@ struct ActivityResolution {
   std::string error_type;  // kFailed: the error type or the timeout kind
   std::uint32_t attempt = 0;
   bool timed_out = false;
+};
+
+// How a child workflow ended, as its parent's code sees it.
+struct ChildResolution {
+  enum class Kind { kCompleted, kFailed, kCancelled };  // kCancelled: by the parent
+  Kind kind = Kind::kCompleted;
+  Payload result;      // kCompleted
+  std::string status;  // kFailed: see ChildWorkflowFailedError::status
+  std::string message;
 };
 
 // What a run offers its Context. Implemented by the runtime; one per run.
@@ -131,6 +175,15 @@ class RunCore {
   virtual void WaitActivity(const std::string& id, Waiter* w) = 0;
   // The workflow has been asked to cancel.
   virtual bool CancelRequested() const = 0;
+
+  // Child workflows. Returns the child's reference within the run.
+  virtual std::string StartChild(std::string_view type, Payload input,
+                                 const ChildOptions& options) = 0;
+  virtual const std::string& ChildWorkflowId(const std::string& ref) const = 0;
+  virtual void CancelChild(const std::string& ref) = 0;
+  // Null while the child is open; else how it ended.
+  virtual const ChildResolution* ChildResult(const std::string& ref) const = 0;
+  virtual void WaitChild(const std::string& ref, Waiter* w) = 0;
 
   // The recorded value of the run's next side effect, or fn() recorded now.
   virtual Payload SideEffect(const std::function<Payload()>& fn) = 0;
@@ -297,6 +350,51 @@ class Activity : public detail::Selectable {
   detail::Waiter waiter_;
 };
 
+// A started child workflow. Awaiting it yields its result converted to T, or
+// throws ChildWorkflowFailedError (it did not complete) or CancelledError
+// (cancelled by Cancel() or by a cancel request of this workflow, which
+// also asks the child to cancel).
+template <typename T>
+class ChildWorkflow : public detail::Selectable {
+ public:
+  ChildWorkflow(detail::RunCore* core, std::string ref) : core_(core), ref_(std::move(ref)) {}
+  const std::string& workflow_id() const { return core_->ChildWorkflowId(ref_); }
+  // Stops waiting and asks the child to cancel; a no-op once it ended.
+  void Cancel() { core_->CancelChild(ref_); }
+
+  bool await_ready() const { return core_->ChildResult(ref_) != nullptr; }
+  void await_suspend(std::coroutine_handle<> h) {
+    waiter_.handle = h;
+    core_->WaitChild(ref_, &waiter_);
+  }
+  T await_resume() {
+    if (waiter_.woken == detail::Waiter::Woken::kCancelled) {
+      Cancel();
+      throw CancelledError("workflow cancelled while waiting for child '" + workflow_id() + "'");
+    }
+    const detail::ChildResolution& r = *core_->ChildResult(ref_);
+    using Kind = detail::ChildResolution::Kind;
+    if (r.kind == Kind::kCancelled) {
+      throw CancelledError("child workflow '" + workflow_id() + "' was cancelled");
+    }
+    if (r.kind == Kind::kFailed) throw ChildWorkflowFailedError(r.message, workflow_id(), r.status);
+    if constexpr (!std::is_void_v<T>) return detail::FromPayload<T>(r.result);
+  }
+
+  bool SelectReady() const override { return await_ready(); }
+  bool SelectFailed() const override {
+    const detail::ChildResolution* r = core_->ChildResult(ref_);
+    return r != nullptr && r->kind != detail::ChildResolution::Kind::kCompleted;
+  }
+  void SelectArm(detail::Waiter* w) override { core_->WaitChild(ref_, w); }
+  void SelectCancel() override { Cancel(); }
+
+ private:
+  detail::RunCore* core_;
+  std::string ref_;
+  detail::Waiter waiter_;
+};
+
 namespace detail {
 // Resumes when any of `waits` is ready; takes nothing. A cancel request of
 // the workflow cancels them all and throws CancelledError.
@@ -380,10 +478,17 @@ class Context {
                        const ActivityOptions& options = {}) {
     return Activity<T>(core_, core_->ScheduleActivity(type, detail::ToPayload(input), options));
   }
+  // Starts a child workflow of `type` (it runs even if never awaited; see
+  // ChildOptions for its id and what happens to it when this run ends).
+  template <typename T = Json, typename In = Json>
+  ChildWorkflow<T> child(std::string_view type, const In& input, const ChildOptions& options = {}) {
+    return ChildWorkflow<T>(core_, core_->StartChild(type, detail::ToPayload(input), options));
+  }
+
   // The workflow has been asked to cancel (see CancelledError).
   bool cancel_requested() const { return core_->CancelRequested(); }
 
-  // Waits for the first of several activities, timers and signals to be
+  // Waits for the first of several activities, children, timers and signals to be
   // ready and returns its index (the first in argument order when several
   // are). The losers are cancelled (signals are left untaken). Then
   // `co_await` the winner for its value:
@@ -406,7 +511,7 @@ class Context {
     co_return winner;
   }
 
-  // Waits until all of them are ready, or until one activity fails (then the
+  // Waits until all of them are ready, or until one activity or child fails (then the
   // others are cancelled). `co_await` each afterwards for its value or error.
   template <typename... Waits>
   Task<void> all(Waits&... waits) {

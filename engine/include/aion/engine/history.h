@@ -10,7 +10,8 @@
 namespace aion {
 
 // Inputs come from outside workflow code (WorkflowStarted, SignalReceived,
-// TimerFired, activity attempts and outcomes, cancel requests, termination);
+// TimerFired, activity attempts and outcomes, cancel requests, termination,
+// children closing);
 // every other event is a command the code issued.
 bool IsInputEvent(const HistoryEvent& e);
 // Inputs, and command-shaped events the engine recorded itself (caused_by 0,
@@ -25,6 +26,11 @@ WorkflowStatus StatusOfTerminal(const HistoryEvent& e);
 std::string TerminalMessage(const HistoryEvent& e);
 // "start_to_close", "schedule_to_close", "heartbeat".
 std::string TimeoutKindName(history::TimeoutKind kind);
+// "completed", "failed", "cancelled", "terminated", "timed_out", "start_failed".
+std::string ChildStatusName(history::ChildStatus status);
+// The child status a closed run's status gives (UNSPECIFIED for running and
+// continued-as-new, which do not close a child).
+history::ChildStatus ChildStatusOf(WorkflowStatus closed);
 // "TimerStarted(id=#1, fire_at_us=...)": for errors, logs and the CLI.
 std::string DescribeEvent(const HistoryEvent& e);
 // The status of the last run in `history` (RUNNING until its terminal event;
