@@ -97,7 +97,9 @@ struct Ingress::Impl {
     SteadyClock::time_point resume_at{};  // guarded by mu: no fetching before
     milliseconds backoff{0};              // guarded by mu
     bool paused = false;                  // guarded by mu
-    bool fetch_failing = false;           // fetch thread only: log transitions once
+    // Fetch thread only: supervision of the consumer loop.
+    int failures = 0;                      // failed fetches in a row
+    SteadyClock::time_point last_check{};  // the consumer was last seen then
   };
   // Shared with engine callbacks. Once `alive` is false (Stop gave up
   // waiting), a late callback touches nothing of the Ingress.
@@ -114,6 +116,9 @@ struct Ingress::Impl {
   bool WaitForTurn(Partition& p);
   void Sleep(Partition& p, milliseconds d);
   std::vector<MsgPtr> Fetch(Partition& p);
+  void Supervise(Partition& p, const std::string& failure);
+  bool ConsumerMissing(Partition& p);
+  void Restart(Partition& p);
   Delivery Receive(MsgPtr msg) const;
   void Dispatch(Partition& p, std::vector<MsgPtr> msgs);
   void OnCommitted(Partition& p, std::vector<Delivery>& items,
@@ -147,7 +152,8 @@ struct Ingress::Impl {
   SteadyClock::time_point dlq_deadline;  // guarded by dlq_mu: set with dlq_stop
   std::thread dlq_thread;
 
-  std::atomic<std::uint64_t> fetched{0}, acked{0}, dead_lettered{0}, nacked{0}, pauses{0};
+  std::atomic<std::uint64_t> fetched{0}, acked{0}, dead_lettered{0}, nacked{0}, pauses{0},
+      restarts{0};
 };
 
 Status Ingress::Impl::Bind(Partition& p) {
@@ -202,22 +208,70 @@ std::vector<MsgPtr> Ingress::Impl::Fetch(Partition& p) {
     // An older server answered "no messages" at once: long-poll for one instead.
     msgs = FetchOnce(p.sub, 1, false, options.idle_wait, &s);
   }
-  const bool failed = msgs.empty() && !NoMessages(s) && !stopping;
-  if (failed && !p.fetch_failing) {
-    spdlog::warn("partition {}: fetch failed: {}; retrying", p.id,
-                 NatsStatus(s, "fetch from " + ConsumerName(p.id)).message());
-  } else if (!failed && p.fetch_failing) {
-    spdlog::info("partition {}: fetching again", p.id);
+  if (stopping) return msgs;
+  if (msgs.empty() && !NoMessages(s)) {
+    Supervise(p, NatsStatus(s, "fetch from " + ConsumerName(p.id)).message());
+    return msgs;
   }
-  p.fetch_failing = failed;
-  if (failed) Sleep(p, milliseconds(250));
+  if (p.failures > 0) spdlog::info("partition {}: fetching again", p.id);
+  p.failures = 0;
+  // A deleted consumer may look like an idle one: check it now and then.
+  if (msgs.empty() && SteadyClock::now() - p.last_check >= options.consumer_check) {
+    p.last_check = SteadyClock::now();
+    if (ConsumerMissing(p)) Restart(p);
+  }
   return msgs;
+}
+
+// Backs off after a failure of the loop; restarts it after several in a row.
+void Ingress::Impl::Supervise(Partition& p, const std::string& failure) {
+  ++p.failures;
+  if (p.failures == 1 || p.failures % 20 == 0) {
+    spdlog::warn("partition {}: consumer loop failed ({} in a row): {}", p.id, p.failures, failure);
+  }
+  const auto backoff =
+      std::min(options.max_fetch_backoff, milliseconds(250) * (1 << std::min(p.failures - 1, 10)));
+  Sleep(p, backoff);
+  if (!stopping && p.failures % options.rebind_after == 0) Restart(p);
+}
+
+bool Ingress::Impl::ConsumerMissing(Partition& p) {
+  jsConsumerInfo* info = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  const natsStatus s = js_GetConsumerInfo(&info, conn.js(), std::string(kInStream).c_str(),
+                                          ConsumerName(p.id).c_str(), nullptr, &jerr);
+  jsConsumerInfo_Destroy(info);
+  return s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr || jerr == JSStreamNotFoundErr;
+}
+
+// Restarts the partition's consumer loop: repairs what the worker set up
+// (a deleted consumer is recreated), then binds to the consumer again.
+void Ingress::Impl::Restart(Partition& p) {
+  ++restarts;
+  if (options.repair) {
+    if (Status s = options.repair(); !s.ok()) {
+      spdlog::warn("partition {}: repair before restart failed: {}", p.id, s.ToString());
+    }
+  }
+  natsSubscription* old = p.sub;
+  p.sub = nullptr;
+  if (Status s = Bind(p); !s.ok()) {
+    spdlog::warn("partition {}: cannot restart its consumer loop yet: {}", p.id, s.ToString());
+    p.sub = old;  // keep a subscription to retry with
+    return;
+  }
+  natsSubscription_Destroy(old);
+  spdlog::info("partition {}: consumer loop restarted", p.id);
 }
 
 void Ingress::Impl::FetchLoop(Partition& p) {
   while (WaitForTurn(p)) {
-    auto msgs = Fetch(p);
-    if (!msgs.empty()) Dispatch(p, std::move(msgs));
+    try {
+      auto msgs = Fetch(p);
+      if (!msgs.empty()) Dispatch(p, std::move(msgs));
+    } catch (const std::exception& e) {
+      Supervise(p, std::string("exception: ") + e.what());
+    }
   }
 }
 
@@ -512,8 +566,8 @@ void Ingress::Stop() {
 }
 
 IngressStats Ingress::stats() const {
-  return IngressStats{impl_->fetched.load(), impl_->acked.load(), impl_->dead_lettered.load(),
-                      impl_->nacked.load(), impl_->pauses.load()};
+  return IngressStats{impl_->fetched.load(), impl_->acked.load(),  impl_->dead_lettered.load(),
+                      impl_->nacked.load(),  impl_->pauses.load(), impl_->restarts.load()};
 }
 
 }  // namespace aion::bus

@@ -580,5 +580,31 @@ BOOST_AUTO_TEST_CASE(a_redelivery_without_ids_is_recognised_by_its_stream_sequen
   BOOST_TEST(CountStarted(pipeline.engine(), "rd-1") == 1);
 }
 
+// Supervision of a consumer loop: the partition's durable consumer is
+// deleted under a running ingress; its loop notices (an idle check), runs the
+// repair (EnsureStreams recreates the consumer), binds again and serves the
+// partition's next start.
+BOOST_AUTO_TEST_CASE(a_deleted_consumer_is_recreated_and_its_partition_resumes) {
+  NatsTestServer server;
+  auto client = server.Connect("client");
+  NatsPipelineOptions options;
+  options.ingress.consumer_check = 200ms;
+  options.ingress.repair = [&client] {
+    return bus::EnsureStreams(*client, bus::Subjects(), {.partitions = 16}).status();
+  };
+  NatsPipeline pipeline(server.url(), options);
+  NatsCollector events(*client, "aion.evt.*.*.completed");
+  const std::string before = IdInPartition(3, "sup");
+  JsPublish(*client, "aion.wf." + before + ".start", StartJson("noop", "1"), kJsonHeaders);
+  AwaitEvent(events, before, "completed");
+
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  BOOST_REQUIRE(js_DeleteConsumer(client->js(), "AION_IN", "in-3", nullptr, &jerr) == NATS_OK);
+  const std::string after = IdInPartition(3, "sup-after");
+  JsPublish(*client, "aion.wf." + after + ".start", StartJson("noop", "2"), kJsonHeaders);
+  AwaitEvent(events, after, "completed");
+  BOOST_TEST(pipeline.ingress().stats().restarts >= 1u);
+}
+
 }  // namespace
 }  // namespace aion::testing

@@ -137,6 +137,10 @@ Status Worker::Impl::Open() {
   bus::IngressOptions ingress_options;
   ingress_options.partitions = options.partitions;
   ingress_options.stream_epoch = streams.in_epoch;
+  // A consumer loop restarted by supervision first recreates what is missing.
+  ingress_options.repair = [c = conn.get(), subjects, streams_options] {
+    return bus::EnsureStreams(*c, subjects, streams_options).status();
+  };
   return Assign(bus::Ingress::Start(*conn, *engine, codec, ingress_options), &ingress);
 }
 

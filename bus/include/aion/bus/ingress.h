@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,16 @@ struct IngressOptions {
   // on this delivery it is dead-lettered instead, so it cannot loop forever.
   std::uint64_t poison_deliveries = 5;
   std::chrono::milliseconds drain_timeout{10000};  // Stop: wait for in-flight commits
+  // Supervision of each partition's consumer loop: failed fetches (and an
+  // exception in the loop) back off from 250 ms, doubling up to
+  // max_fetch_backoff; after rebind_after failures in a row, or when an idle
+  // partition finds its consumer gone (checked every consumer_check), the
+  // loop is restarted: `repair` runs (the worker passes EnsureStreams, which
+  // recreates a deleted consumer), then it binds to the consumer again.
+  std::chrono::milliseconds max_fetch_backoff{5000};
+  int rebind_after = 4;
+  std::chrono::milliseconds consumer_check{5000};
+  std::function<Status()> repair;  // null: only rebind
 };
 
 // Counters for tests and monitoring; monotonic.
@@ -42,8 +53,9 @@ struct IngressStats {
   std::uint64_t fetched = 0;
   std::uint64_t acked = 0;
   std::uint64_t dead_lettered = 0;
-  std::uint64_t nacked = 0;  // not committed, redelivered later
-  std::uint64_t pauses = 0;  // times a partition stopped fetching for backpressure
+  std::uint64_t nacked = 0;    // not committed, redelivered later
+  std::uint64_t pauses = 0;    // times a partition stopped fetching for backpressure
+  std::uint64_t restarts = 0;  // consumer loops restarted by supervision
 };
 
 class Ingress {
