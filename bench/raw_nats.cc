@@ -1,0 +1,137 @@
+// bench_raw_nats: the raw JetStream limits on this machine, measured against
+// a nats-server started here (127.0.0.1, port chosen at run time, JetStream in
+// a temp dir). (1) async publish of N 200-byte messages to a work-queue file
+// stream, N / (first publish .. last PubAck); (2) pull-fetch-ack of those N
+// messages through 16 durable pull consumers (one thread each, batches of 256,
+// no_wait + expiry, natsMsg_Ack), the shape the worker's ingress uses.
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench_common.h"
+
+namespace ab = aion::bench;
+
+namespace {
+
+constexpr const char* kStream = "BENCH_RAW";
+
+void CreateStream(aion::bus::NatsConnection& conn) {
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  cfg.Name = kStream;
+  const char* subjects[] = {"raw.>"};
+  cfg.Subjects = subjects;
+  cfg.SubjectsLen = 1;
+  cfg.Retention = js_WorkQueuePolicy;
+  cfg.Storage = js_FileStorage;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  if (js_AddStream(nullptr, conn.js(), &cfg, nullptr, &jerr) != NATS_OK) {
+    throw std::runtime_error("cannot create stream " + std::string(kStream));
+  }
+}
+
+natsSubscription* BindConsumer(aion::bus::NatsConnection& conn, int p) {
+  const std::string name = "raw-" + std::to_string(p);
+  const std::string filter = "raw." + std::to_string(p) + ".>";
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = name.c_str();
+  cc.AckPolicy = js_AckExplicit;
+  cc.FilterSubject = filter.c_str();
+  cc.MaxAckPending = 4096;
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = kStream;
+  so.Config = cc;
+  so.ManualAck = true;
+  natsSubscription* sub = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  if (js_PullSubscribe(&sub, conn.js(), filter.c_str(), name.c_str(), nullptr, &so, &jerr) !=
+      NATS_OK) {
+    throw std::runtime_error("cannot bind consumer " + name);
+  }
+  return sub;
+}
+
+double PublishRep(aion::bus::NatsConnection& conn, std::int64_t n, int partitions) {
+  ab::AsyncPublisher pub(conn, 4096);
+  const std::string body(200, 'x');
+  std::vector<std::string> subjects;
+  for (int p = 0; p < partitions; ++p) subjects.push_back("raw." + std::to_string(p) + ".m");
+  const auto t0 = ab::Clock::now();
+  for (std::int64_t i = 0; i < n; ++i) pub.Publish(subjects[i % partitions], body);
+  if (pub.Complete() != 0) throw std::runtime_error("some publishes failed");
+  return static_cast<double>(n) / ab::Seconds(ab::Clock::now() - t0);
+}
+
+// Fetches and acks `want` messages from `sub`.
+void Drain(natsSubscription* sub, std::int64_t want) {
+  std::int64_t got = 0;
+  while (got < want) {
+    jsFetchRequest req;
+    jsFetchRequest_Init(&req);
+    req.Batch = 256;
+    req.NoWait = true;
+    req.Expires = 500'000'000;  // 500 ms
+    natsMsgList list{};
+    if (natsSubscription_FetchRequest(&list, sub, &req) != NATS_OK) continue;
+    for (int i = 0; i < list.Count; ++i) natsMsg_Ack(list.Msgs[i], nullptr);
+    got += list.Count;
+    natsMsgList_Destroy(&list);
+  }
+}
+
+double FetchAckRep(aion::bus::NatsConnection& conn, const std::vector<natsSubscription*>& subs,
+                   std::int64_t n) {
+  const auto parts = static_cast<std::int64_t>(subs.size());
+  const auto t0 = ab::Clock::now();
+  std::vector<std::thread> threads;
+  for (std::int64_t p = 0; p < parts; ++p) {
+    const std::int64_t want = n / parts + (p < n % parts ? 1 : 0);
+    threads.emplace_back([&subs, p, want] { Drain(subs[p], want); });
+  }
+  for (auto& t : threads) t.join();
+  natsConnection_Flush(conn.nc());  // the acks are on the wire
+  const double rate = static_cast<double>(n) / ab::Seconds(ab::Clock::now() - t0);
+  while (ab::StreamMessages(conn, kStream) > 0) std::this_thread::sleep_for(ab::milliseconds(10));
+  return rate;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"raw JetStream publish and fetch-ack throughput"};
+  std::int64_t n = 100000;
+  int reps = 3, partitions = 16;
+  app.add_option("-n,--messages", n, "messages per repetition");
+  app.add_option("--reps", reps, "repetitions");
+  app.add_option("--partitions", partitions, "pull consumers (one thread each)");
+  CLI11_PARSE(app, argc, argv);
+
+  ab::TempDir dir("raw-nats");
+  auto server = ab::StartNats(dir.path());
+  auto conn = ab::Connect(server->url(), "bench-raw-nats");
+  CreateStream(*conn);
+  std::vector<natsSubscription*> subs;
+  for (int p = 0; p < partitions; ++p) subs.push_back(BindConsumer(*conn, p));
+
+  ab::Figure pub{"js_async_publish_per_s", "1/s"};
+  ab::Figure fetch{"js_fetch_ack_per_s", "1/s"};
+  for (int r = 0; r < reps; ++r) {
+    pub.reps.push_back(PublishRep(*conn, n, partitions));
+    fetch.reps.push_back(FetchAckRep(*conn, subs, n));
+    std::cerr << "rep " << r + 1 << ": publish " << pub.reps.back() << "/s, fetch-ack "
+              << fetch.reps.back() << "/s\n";
+  }
+  pub.note = std::to_string(n) + " x 200 B, async, file stream";
+  fetch.note = std::to_string(n) + " x 200 B, " + std::to_string(partitions) +
+               " pull consumers, batch 256, natsMsg_Ack";
+  ab::Emit(pub);
+  ab::Emit(fetch);
+  for (auto* s : subs) natsSubscription_Destroy(s);
+  return 0;
+}
