@@ -24,6 +24,7 @@ struct Env {
   explicit Env(const std::filesystem::path& dir) {
     Check(mdb_env_create(&env), "create");
     Check(mdb_env_set_mapsize(env, std::size_t{4} << 30), "mapsize");
+    Check(mdb_env_set_maxdbs(env, 4), "maxdbs");
     Check(mdb_env_open(env, dir.c_str(), MDB_NOTLS, 0644), "open");
     MDB_txn* txn = nullptr;
     Check(mdb_txn_begin(env, nullptr, 0, &txn), "begin");

@@ -77,7 +77,7 @@ bool Met(const Figure& f, double value) {
 
 void Emit(const Figure& f) {
   const double value = Median(f.reps);
-  Json line{{"figure", f.name},
+  nlohmann::ordered_json line{{"figure", f.name},
             {"value", value},
             {"unit", f.unit},
             {"reps", f.reps},
