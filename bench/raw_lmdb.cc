@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
       std::cerr << "batch " << batch << " rep " << r + 1 << ": " << c << " commits/s\n";
     }
     commits.note = records.note = b + " x 200 B records per fsynced commit, " +
-                                  std::to_string(seconds) + " s per rep";
+                                  std::to_string(static_cast<int>(seconds * 1000)) + " ms per rep";
     ab::Emit(commits);
     ab::Emit(records);
   }

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -26,6 +28,14 @@
 #include "aion/wire.pb.h"
 
 namespace aion::bench {
+
+namespace {
+// stdout carries only the figure lines: the libraries' logs go to stderr.
+const bool kLogsToStderr = [] {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("bench"));
+  return true;
+}();
+}  // namespace
 
 // ---- statistics -----------------------------------------------------------
 
