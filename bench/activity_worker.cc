@@ -32,7 +32,8 @@ Json Field(const Json& o, const char* key) {
 
 Json RunActivity(const std::string& type, const Json& in, const std::string& wf) {
   if (type == "reserve")
-    return Json{{"reservation_id", "res-" + wf}, {"sku", Field(in, "sku")}, {"qty", Field(in, "qty")}};
+    return Json{
+        {"reservation_id", "res-" + wf}, {"sku", Field(in, "sku")}, {"qty", Field(in, "qty")}};
   if (type == "charge") return Json{{"charge_id", "ch-" + wf}, {"amount", Field(in, "amount")}};
   if (type == "ship")
     return Json{{"shipment_id", "shp-" + wf}, {"reservation_id", Field(in, "reservation_id")}};

@@ -23,9 +23,15 @@ void PublishStarts(aion::bus::NatsConnection& conn, const std::string& tag, std:
   if (pub.Complete() != 0) throw std::runtime_error("some starts were not stored");
 }
 
-// Starts the worker and returns starts acked per second.
-double DrainRate(aion::bus::NatsConnection& conn, ab::Child& worker, std::int64_t n) {
+struct Drain {
+  double per_s = 0;        // starts acked per second
+  double cpu_us_each = 0;  // worker CPU time per start acked
+};
+
+// Starts the worker and measures how fast it drains the backlog.
+Drain DrainRate(aion::bus::NatsConnection& conn, ab::Child& worker, std::int64_t n) {
   worker.Start();
+  double cpu_first = 0;
   ab::Clock::time_point first{};
   std::int64_t at_first = 0;
   const auto deadline = ab::Clock::now() + std::chrono::minutes(10);
@@ -35,8 +41,12 @@ double DrainRate(aion::bus::NatsConnection& conn, ab::Child& worker, std::int64_
     if (left >= 0 && left < n && at_first == 0) {
       first = now;
       at_first = left;
+      cpu_first = ab::CpuSeconds(worker.pid());
     }
-    if (left == 0) return static_cast<double>(at_first) / ab::Seconds(now - first);
+    if (left == 0) {
+      const double cpu = ab::CpuSeconds(worker.pid()) - cpu_first;
+      return {static_cast<double>(at_first) / ab::Seconds(now - first), 1e6 * cpu / at_first};
+    }
     if (!worker.Alive()) throw std::runtime_error("worker exited:\n" + worker.LogTail());
     if (now > deadline) throw std::runtime_error("AION_IN not drained in time");
     std::this_thread::sleep_for(ab::milliseconds(10));
@@ -60,15 +70,21 @@ int main(int argc, char** argv) {
   auto conn = ab::Connect(server->url(), "bench-ingest");
   ab::EnsureAionStreams(*conn);
   ab::Figure rate{"ingest_starts_per_s", "1/s"};
+  ab::Figure cpu{"ingest_worker_cpu_us_per_start", "us"};
   for (int r = 0; r < reps; ++r) {
     PublishStarts(*conn, "ing" + std::to_string(r), n);
     auto worker = ab::MakeWorker(server->url(), dir.path() / ("data" + std::to_string(r)));
-    rate.reps.push_back(DrainRate(*conn, *worker, n));
+    const Drain d = DrainRate(*conn, *worker, n);
+    rate.reps.push_back(d.per_s);
+    cpu.reps.push_back(d.cpu_us_each);
     worker->Kill();  // its outbox backlog is of no interest here
-    std::cerr << "rep " << r + 1 << ": " << rate.reps.back() << " starts/s\n";
+    std::cerr << "rep " << r + 1 << ": " << d.per_s << " starts/s, " << d.cpu_us_each
+              << " us worker CPU per start\n";
   }
   rate.note = std::to_string(n) + " noop starts published ahead; fresh worker drains AION_IN";
+  cpu.note = "worker CPU (user+sys, all threads) while draining / starts (noop runs also complete)";
   ab::Emit(rate);
+  ab::Emit(cpu);
   if (raw_fetch_ack > 0) {
     ab::Figure ratio{"ingest_ratio_to_fetch_ack", "ratio", {}, ab::Goal::kAtLeast, 0.5};
     for (double v : rate.reps) ratio.reps.push_back(v / raw_fetch_ack);

@@ -15,8 +15,8 @@ namespace ab = aion::bench;
 namespace {
 
 // Runs `total` noops with `window` in flight; ids are "<tag>-<i>".
-ab::LoadResult RunLoad(aion::bus::NatsConnection& conn, const std::string& tag,
-                       std::int64_t total, std::int64_t window) {
+ab::LoadResult RunLoad(aion::bus::NatsConnection& conn, const std::string& tag, std::int64_t total,
+                       std::int64_t window) {
   ab::ClosedLoop loop(total, window);
   const std::string prefix = tag + "-";
   ab::Subscription sub(conn, "aion.evt.noop.*.completed", [&](const char* subject, natsMsg*) {

@@ -14,8 +14,8 @@ namespace ab = aion::bench;
 
 namespace {
 
-ab::LoadResult RunLoad(aion::bus::NatsConnection& conn, const std::string& tag,
-                       std::int64_t total, std::int64_t window) {
+ab::LoadResult RunLoad(aion::bus::NatsConnection& conn, const std::string& tag, std::int64_t total,
+                       std::int64_t window) {
   ab::ClosedLoop loop(total, window);
   const std::string prefix = tag + "-";
   ab::Subscription sub(conn, "aion.evt.order.*.completed", [&](const char* subject, natsMsg*) {
@@ -75,8 +75,8 @@ int main(int argc, char** argv) {
   auto conn = ab::Connect(server->url(), "bench-order");
   auto worker = ab::MakeWorker(server->url(), dir.path() / "data");
   ab::StartWorker(*worker, *conn);
-  ab::Child activities({(ab::BinDir() / "bench_activity_worker").string(), "--nats",
-                        server->url(), "--queue", "orders"},
+  ab::Child activities({(ab::BinDir() / "bench_activity_worker").string(), "--nats", server->url(),
+                        "--queue", "orders"},
                        dir.path() / "activity-worker.log");
   activities.Start();
 

@@ -36,7 +36,8 @@ bool WaitIdle(pid_t pid, std::chrono::seconds timeout) {
 }
 
 void WaitDrained(aion::bus::NatsConnection& conn) {
-  while (ab::StreamMessages(conn, "AION_IN") != 0) std::this_thread::sleep_for(ab::milliseconds(50));
+  while (ab::StreamMessages(conn, "AION_IN") != 0)
+    std::this_thread::sleep_for(ab::milliseconds(50));
 }
 
 void PublishAll(aion::bus::NatsConnection& conn, const std::vector<std::string>& subjects,
@@ -132,7 +133,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> starts;
   for (std::int64_t i = 0; i < total; ++i) starts.push_back("aion.wf." + ParkedId(i) + ".start");
   const auto t_park = ab::Clock::now();
-  PublishAll(*conn, starts, ab::StartBody("timer_signal", aion::Json{{"sleep_ms", 0}, {"signal", "go"}}));
+  PublishAll(*conn, starts,
+             ab::StartBody("timer_signal", aion::Json{{"sleep_ms", 0}, {"signal", "go"}}));
   WaitDrained(*conn);
   if (!WaitIdle(worker->pid(), std::chrono::minutes(10))) std::cerr << "warning: never idle\n";
   const ab::Rss after = ab::ReadRss(worker->pid());
@@ -160,7 +162,8 @@ int main(int argc, char** argv) {
     const Recovery rec = KillAndRecover(*conn, *worker, ids);
     serve.reps.push_back(rec.serve_s);
     rebuild.reps.push_back(rec.idle_s);
-    replay.reps.push_back(static_cast<double>(open) * events / std::max(rec.idle_s - rec.up_s, 1e-3));
+    replay.reps.push_back(static_cast<double>(open) * events /
+                          std::max(rec.idle_s - rec.up_s, 1e-3));
     per_run(ab::ReadRss(worker->pid()), open - sample);
     std::cerr << "recovery " << r + 1 << " with " << open << " open: up " << rec.up_s
               << " s, sample served " << rec.serve_s << " s, idle " << rec.idle_s << " s\n";
@@ -168,9 +171,10 @@ int main(int argc, char** argv) {
   mem.note = "VmRSS growth / runs; rep 1 after parking " + std::to_string(total) +
              " runs, reps 2.. after each recovery (worker with --max-resident-runs 0)";
   anon.note = "RssAnon growth (heap, stacks; without the LMDB map) / runs";
-  serve.note = "SIGKILL+restart -> the last of " + std::to_string(sample) +
-               " sampled runs (signalled at restart) recorded its completion; >= " +
-               std::to_string(n) + " open runs";
+  serve.note =
+      "SIGKILL+restart -> the last of " + std::to_string(sample) +
+      " sampled runs (signalled at restart) recorded its completion; >= " + std::to_string(n) +
+      " open runs";
   rebuild.note = "restart -> worker CPU idle again (all open runs rebuilt)";
   replay.note = "open runs x " + std::to_string(events) +
                 " events / (first answer .. idle): replay of short histories in the worker";

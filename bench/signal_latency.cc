@@ -25,8 +25,10 @@ struct Observed {
 void StartParked(aion::bus::NatsConnection& conn, const std::string& prefix, std::int64_t m,
                  Observed& obs) {
   ab::AsyncPublisher pub(conn);
-  const std::string body = ab::StartBody("timer_signal", aion::Json{{"sleep_ms", 0}, {"signal", "go"}});
-  for (std::int64_t i = 0; i < m; ++i) pub.Publish("aion.wf." + prefix + std::to_string(i) + ".start", body);
+  const std::string body =
+      ab::StartBody("timer_signal", aion::Json{{"sleep_ms", 0}, {"signal", "go"}});
+  for (std::int64_t i = 0; i < m; ++i)
+    pub.Publish("aion.wf." + prefix + std::to_string(i) + ".start", body);
   pub.Complete();
   const auto deadline = ab::Clock::now() + std::chrono::minutes(3);
   while (ab::Clock::now() < deadline) {
@@ -48,7 +50,8 @@ std::vector<std::int64_t> SignalAtRate(aion::bus::NatsConnection& conn, const st
   std::vector<std::int64_t> sent(static_cast<std::size_t>(m));
   const auto t0 = ab::Clock::now();
   for (std::int64_t i = 0; i < m; ++i) {
-    std::this_thread::sleep_until(t0 + std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 * i / rate)));
+    std::this_thread::sleep_until(
+        t0 + std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 * i / rate)));
     sent[i] = ab::NowUs();
     pub.Publish("aion.wf." + prefix + std::to_string(i) + ".signal", body);
   }
@@ -75,28 +78,29 @@ int main(int argc, char** argv) {
   ab::StartWorker(*worker, *conn);
 
   const std::string t = "_" + std::to_string(static_cast<int>(rate));
-  ab::Figure p50{"signal_latency_p50_ms" + t, "ms"}, p99{"signal_latency_p99_ms" + t, "ms", {},
-                                                         ab::Goal::kAtMost, 2};
+  ab::Figure p50{"signal_latency_p50_ms" + t, "ms"},
+      p99{"signal_latency_p99_ms" + t, "ms", {}, ab::Goal::kAtMost, 2};
   ab::Figure p999{"signal_latency_p999_ms" + t, "ms"}, e2e99{"signal_e2e_p99_ms" + t, "ms"};
   for (int r = 0; r < reps; ++r) {
     const std::string prefix = "sig" + std::to_string(r) + "-";
     Observed obs;
     obs.recorded_us.assign(static_cast<std::size_t>(m), 0);
     obs.received_us.assign(static_cast<std::size_t>(m), 0);
-    ab::Subscription sub(*conn, "aion.evt.timer_signal.*.*", [&](const char* subject, natsMsg* msg) {
-      const std::string id = ab::EventWorkflowId(subject);
-      if (id.rfind(prefix, 0) != 0) return;
-      const std::int64_t i = ab::IdIndex(id);
-      if (i < 0 || i >= m) return;
-      std::lock_guard<std::mutex> g(obs.mu);
-      if (std::string(subject).ends_with(".started")) {
-        ++obs.started;
-      } else if (std::string(subject).ends_with(".completed")) {
-        obs.recorded_us[i] = ab::LifecycleTimeUs(msg);
-        obs.received_us[i] = ab::NowUs();
-        ++obs.completed;
-      }
-    });
+    ab::Subscription sub(*conn, "aion.evt.timer_signal.*.*",
+                         [&](const char* subject, natsMsg* msg) {
+                           const std::string id = ab::EventWorkflowId(subject);
+                           if (id.rfind(prefix, 0) != 0) return;
+                           const std::int64_t i = ab::IdIndex(id);
+                           if (i < 0 || i >= m) return;
+                           std::lock_guard<std::mutex> g(obs.mu);
+                           if (std::string(subject).ends_with(".started")) {
+                             ++obs.started;
+                           } else if (std::string(subject).ends_with(".completed")) {
+                             obs.recorded_us[i] = ab::LifecycleTimeUs(msg);
+                             obs.received_us[i] = ab::NowUs();
+                             ++obs.completed;
+                           }
+                         });
     StartParked(*conn, prefix, m, obs);
     const auto sent = SignalAtRate(*conn, prefix, m, rate);
     const auto deadline = ab::Clock::now() + std::chrono::minutes(2);
@@ -123,8 +127,8 @@ int main(int argc, char** argv) {
     std::cerr << "rep " << r + 1 << ": p50 " << p50.reps.back() << " p99 " << p99.reps.back()
               << " p99.9 " << p999.reps.back() << " ms; e2e p99 " << e2e99.reps.back() << " ms\n";
   }
-  p50.note = p99.note = p999.note = std::to_string(m) +
-      " signals per rep at " + std::to_string(static_cast<int>(rate)) +
+  p50.note = p99.note = p999.note =
+      std::to_string(m) + " signals per rep at " + std::to_string(static_cast<int>(rate)) +
       "/s; publish -> WorkflowCompleted recorded (run resumed with the signal)";
   e2e99.note = "publish -> completed lifecycle event received by the client";
   ab::Emit(p50);

@@ -2,9 +2,9 @@
 
 #include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
+#include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -87,12 +87,13 @@ bool Met(const Figure& f, double value) {
 
 void Emit(const Figure& f) {
   const double value = Median(f.reps);
-  nlohmann::ordered_json line{{"figure", f.name},
-            {"value", value},
-            {"unit", f.unit},
-            {"reps", f.reps},
-            {"min", f.reps.empty() ? 0 : *std::min_element(f.reps.begin(), f.reps.end())},
-            {"max", f.reps.empty() ? 0 : *std::max_element(f.reps.begin(), f.reps.end())}};
+  nlohmann::ordered_json line{
+      {"figure", f.name},
+      {"value", value},
+      {"unit", f.unit},
+      {"reps", f.reps},
+      {"min", f.reps.empty() ? 0 : *std::min_element(f.reps.begin(), f.reps.end())},
+      {"max", f.reps.empty() ? 0 : *std::max_element(f.reps.begin(), f.reps.end())}};
   if (f.goal != Goal::kNone) {
     line["target"] = (f.goal == Goal::kAtLeast ? ">= " : "<= ") + Num(f.target);
     line["met"] = Met(f, value);
@@ -100,8 +101,9 @@ void Emit(const Figure& f) {
   if (!f.note.empty()) line["note"] = f.note;
   std::cout << line.dump() << std::endl;
   std::cerr << "  => " << f.name << " = " << Num(value) << " " << f.unit;
-  if (f.goal != Goal::kNone) std::cerr << "  (target " << line["target"].get<std::string>()
-                                        << (Met(f, value) ? ", met)" : ", NOT met)");
+  if (f.goal != Goal::kNone)
+    std::cerr << "  (target " << line["target"].get<std::string>()
+              << (Met(f, value) ? ", met)" : ", NOT met)");
   std::cerr << std::endl;
 }
 
@@ -109,8 +111,8 @@ void Emit(const Figure& f) {
 
 TempDir::TempDir(const std::string& tag) {
   const char* tmp = std::getenv("TMPDIR");
-  std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/aion-bench-" +
-                        tag + "-XXXXXX";
+  std::string pattern =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/aion-bench-" + tag + "-XXXXXX";
   if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed: " + pattern);
   path_ = pattern;
 }
@@ -270,8 +272,13 @@ void EnsureAionStreams(bus::NatsConnection& conn) {
 std::unique_ptr<Child> MakeWorker(const std::string& url, const std::filesystem::path& data,
                                   std::vector<std::string> extra) {
   std::filesystem::create_directories(data);
-  std::vector<std::string> args{(BinDir() / "aion-worker").string(), "--nats", url, "--data",
-                                data.string(), "--log-level", "warn"};
+  std::vector<std::string> args{(BinDir() / "aion-worker").string(),
+                                "--nats",
+                                url,
+                                "--data",
+                                data.string(),
+                                "--log-level",
+                                "warn"};
   args.insert(args.end(), extra.begin(), extra.end());
   return std::make_unique<Child>(std::move(args), data / "aion-worker.log");
 }
@@ -279,9 +286,9 @@ std::unique_ptr<Child> MakeWorker(const std::string& url, const std::filesystem:
 bool WorkerAnswers(bus::NatsConnection& conn, milliseconds timeout) {
   natsMsg* reply = nullptr;
   const std::string body = wire::DescribeRequest().SerializeAsString();
-  natsStatus s = natsConnection_Request(&reply, conn.nc(), "aion.req.bench-ready-probe.describe",
-                                        body.data(), static_cast<int>(body.size()),
-                                        timeout.count());
+  natsStatus s =
+      natsConnection_Request(&reply, conn.nc(), "aion.req.bench-ready-probe.describe", body.data(),
+                             static_cast<int>(body.size()), timeout.count());
   if (reply != nullptr) natsMsg_Destroy(reply);
   return s == NATS_OK;
 }
@@ -352,8 +359,8 @@ void AsyncPublisher::OnError(jsCtx*, jsPubAckErr* pae, void* closure) {
 }
 
 void AsyncPublisher::Publish(const std::string& subject, const std::string& data) {
-  natsStatus s = js_PublishAsync(js_, subject.c_str(), data.data(), static_cast<int>(data.size()),
-                                 nullptr);
+  natsStatus s =
+      js_PublishAsync(js_, subject.c_str(), data.data(), static_cast<int>(data.size()), nullptr);
   if (s != NATS_OK) {
     throw std::runtime_error("js_PublishAsync " + subject + ": " + natsStatus_GetText(s));
   }
@@ -442,7 +449,8 @@ struct ClosedLoop::State {
   Clock::time_point last;
 };
 
-ClosedLoop::ClosedLoop(std::int64_t total, std::int64_t window) : state_(std::make_shared<State>()) {
+ClosedLoop::ClosedLoop(std::int64_t total, std::int64_t window)
+    : state_(std::make_shared<State>()) {
   state_->total = total;
   state_->window = window;
   state_->sent.resize(static_cast<std::size_t>(total));

@@ -121,7 +121,8 @@ void EnsureAionStreams(bus::NatsConnection& conn);
 std::unique_ptr<Child> MakeWorker(const std::string& url, const std::filesystem::path& data,
                                   std::vector<std::string> extra = {});
 // Starts it and waits until it answers a describe request (≤ `timeout`).
-void StartWorker(Child& worker, bus::NatsConnection& conn, milliseconds timeout = milliseconds(60000));
+void StartWorker(Child& worker, bus::NatsConnection& conn,
+                 milliseconds timeout = milliseconds(60000));
 // True when some worker answers aion.req.<id>.describe within `timeout`.
 bool WorkerAnswers(bus::NatsConnection& conn, milliseconds timeout);
 
