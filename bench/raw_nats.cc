@@ -2,9 +2,10 @@
 // a nats-server started here (127.0.0.1, port chosen at run time, JetStream in
 // a temp dir). (1) async publish of N 200-byte messages to a work-queue file
 // stream, N / (first publish .. last PubAck); (2) pull-fetch-ack of those N
-// messages through 16 durable pull consumers (one thread each, batches of 256,
-// no_wait + expiry, natsMsg_Ack), the shape the worker's ingress uses.
+// messages through 16 durable pull consumers (one thread each, pulls of up to
+// 256, natsMsg_Ack), close to the shape of the worker's ingress.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <iostream>
 #include <string>
@@ -68,20 +69,29 @@ double PublishRep(aion::bus::NatsConnection& conn, std::int64_t n, int partition
   return static_cast<double>(n) / ab::Seconds(ab::Clock::now() - t0);
 }
 
-// Fetches and acks `want` messages from `sub`.
+// Fetches and acks `want` messages from `sub` in batches of up to 256; the
+// messages are taken out of the list, acked and destroyed one by one, as the
+// worker's ingress does. Each pull asks for no more than is left and waits
+// long enough to be filled: libnats 3.4.1 can return more messages than the
+// batch (a heap overflow, seen with ASan) when a previous pull expired
+// client-side while its messages were still arriving.
 void Drain(natsSubscription* sub, std::int64_t want) {
   std::int64_t got = 0;
   while (got < want) {
     jsFetchRequest req;
     jsFetchRequest_Init(&req);
-    req.Batch = 256;
-    req.NoWait = true;
-    req.Expires = 500'000'000;  // 500 ms
+    req.Batch = static_cast<int>(std::min<std::int64_t>(256, want - got));
+    req.Expires = 10'000'000'000;  // 10 s
     natsMsgList list{};
     if (natsSubscription_FetchRequest(&list, sub, &req) != NATS_OK) continue;
-    for (int i = 0; i < list.Count; ++i) natsMsg_Ack(list.Msgs[i], nullptr);
-    got += list.Count;
+    std::vector<natsMsg*> msgs(list.Msgs, list.Msgs + std::min(list.Count, req.Batch));
+    for (int i = 0; i < list.Count; ++i) list.Msgs[i] = nullptr;
     natsMsgList_Destroy(&list);
+    for (natsMsg* m : msgs) {
+      natsMsg_Ack(m, nullptr);
+      natsMsg_Destroy(m);
+    }
+    got += static_cast<std::int64_t>(msgs.size());
   }
 }
 
@@ -129,7 +139,7 @@ int main(int argc, char** argv) {
   }
   pub.note = std::to_string(n) + " x 200 B, async, file stream";
   fetch.note = std::to_string(n) + " x 200 B, " + std::to_string(partitions) +
-               " pull consumers, batch 256, natsMsg_Ack";
+               " pull consumers, pulls of up to 256, natsMsg_Ack";
   ab::Emit(pub);
   ab::Emit(fetch);
   for (auto* s : subs) natsSubscription_Destroy(s);
