@@ -3,7 +3,8 @@
 // a temp dir). (1) async publish of N 200-byte messages to a work-queue file
 // stream, N / (first publish .. last PubAck); (2) pull-fetch-ack of those N
 // messages through 16 durable pull consumers (one thread each, pulls of up to
-// 256, natsMsg_Ack), close to the shape of the worker's ingress.
+// 256, natsMsg_Ack), close to the shape of the worker's ingress; (3) publish
+// one message at a time, waiting for each PubAck (the outbox relay's shape).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
@@ -20,18 +21,18 @@ namespace {
 
 constexpr const char* kStream = "BENCH_RAW";
 
-void CreateStream(aion::bus::NatsConnection& conn) {
+void CreateStream(aion::bus::NatsConnection& conn, const char* name, const char* subject) {
   jsStreamConfig cfg;
   jsStreamConfig_Init(&cfg);
-  cfg.Name = kStream;
-  const char* subjects[] = {"raw.>"};
+  cfg.Name = name;
+  const char* subjects[] = {subject};
   cfg.Subjects = subjects;
   cfg.SubjectsLen = 1;
   cfg.Retention = js_WorkQueuePolicy;
   cfg.Storage = js_FileStorage;
   jsErrCode jerr = static_cast<jsErrCode>(0);
   if (js_AddStream(nullptr, conn.js(), &cfg, nullptr, &jerr) != NATS_OK) {
-    throw std::runtime_error("cannot create stream " + std::string(kStream));
+    throw std::runtime_error("cannot create stream " + std::string(name));
   }
 }
 
@@ -66,6 +67,21 @@ double PublishRep(aion::bus::NatsConnection& conn, std::int64_t n, int partition
   const auto t0 = ab::Clock::now();
   for (std::int64_t i = 0; i < n; ++i) pub.Publish(subjects[i % partitions], body);
   if (pub.Complete() != 0) throw std::runtime_error("some publishes failed");
+  return static_cast<double>(n) / ab::Seconds(ab::Clock::now() - t0);
+}
+
+// One publish at a time, each waiting for its PubAck (what the worker's
+// outbox relay does per row): the serial round-trip limit.
+double SyncPublishRep(aion::bus::NatsConnection& conn, std::int64_t n) {
+  const std::string body(200, 'x');
+  const auto t0 = ab::Clock::now();
+  for (std::int64_t i = 0; i < n; ++i) {
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    if (js_Publish(nullptr, conn.js(), "rawsync.m", body.data(), static_cast<int>(body.size()),
+                   nullptr, &jerr) != NATS_OK) {
+      throw std::runtime_error("sync publish failed");
+    }
+  }
   return static_cast<double>(n) / ab::Seconds(ab::Clock::now() - t0);
 }
 
@@ -125,23 +141,28 @@ int main(int argc, char** argv) {
   ab::TempDir dir("raw-nats");
   auto server = ab::StartNats(dir.path());
   auto conn = ab::Connect(server->url(), "bench-raw-nats");
-  CreateStream(*conn);
+  CreateStream(*conn, kStream, "raw.>");
+  CreateStream(*conn, "BENCH_RAW_SYNC", "rawsync.>");
   std::vector<natsSubscription*> subs;
   for (int p = 0; p < partitions; ++p) subs.push_back(BindConsumer(*conn, p));
 
   ab::Figure pub{"js_async_publish_per_s", "1/s"};
   ab::Figure fetch{"js_fetch_ack_per_s", "1/s"};
+  ab::Figure sync{"js_sync_publish_per_s", "1/s"};
   for (int r = 0; r < reps; ++r) {
     pub.reps.push_back(PublishRep(*conn, n, partitions));
     fetch.reps.push_back(FetchAckRep(*conn, subs, n));
-    std::cerr << "rep " << r + 1 << ": publish " << pub.reps.back() << "/s, fetch-ack "
-              << fetch.reps.back() << "/s\n";
+    sync.reps.push_back(SyncPublishRep(*conn, std::max<std::int64_t>(n / 20, 1000)));
+    std::cerr << "rep " << r + 1 << ": sync publish " << sync.reps.back() << "/s, publish "
+              << pub.reps.back() << "/s, fetch-ack " << fetch.reps.back() << "/s\n";
   }
   pub.note = std::to_string(n) + " x 200 B, async, file stream";
   fetch.note = std::to_string(n) + " x 200 B, " + std::to_string(partitions) +
                " pull consumers, pulls of up to 256, natsMsg_Ack";
+  sync.note = "one 200 B publish at a time, each waiting for its PubAck";
   ab::Emit(pub);
   ab::Emit(fetch);
+  ab::Emit(sync);
   for (auto* s : subs) natsSubscription_Destroy(s);
   return 0;
 }
