@@ -104,7 +104,7 @@ void Serve(aion::bus::NatsConnection& conn, natsSubscription* sub) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   CLI::App app{"C++ activity worker for the benchmarks"};
   std::string url;
   std::string queue = "orders";
@@ -120,3 +120,5 @@ int main(int argc, char** argv) {
   natsSubscription_Destroy(sub);
   return 0;
 }
+
+int main(int argc, char** argv) { return aion::bench::Guard(argc, argv, &Main); }

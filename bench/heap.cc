@@ -53,7 +53,7 @@ std::int64_t HeapInUse() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   CLI::App app{"heap bytes per idle resident run (in process)"};
   std::int64_t n = 20000;
   int reps = 3;
@@ -91,3 +91,5 @@ int main(int argc, char** argv) {
   (*engine)->Shutdown();
   return 0;
 }
+
+int main(int argc, char** argv) { return aion::bench::Guard(argc, argv, &Main); }

@@ -55,7 +55,7 @@ Drain DrainRate(aion::bus::NatsConnection& conn, ab::Child& worker, std::int64_t
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   CLI::App app{"start ingestion: backlog of noop starts drained by a fresh worker"};
   std::int64_t n = 50000;
   int reps = 3;
@@ -93,3 +93,5 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+int main(int argc, char** argv) { return aion::bench::Guard(argc, argv, &Main); }

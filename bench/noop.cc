@@ -57,7 +57,7 @@ void LatencyFigures(aion::bus::NatsConnection& conn, std::int64_t total, std::in
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   CLI::App app{"noop workflow throughput and latency"};
   std::int64_t n = 20000, window = 2048, lat1 = 300, lat64 = 3000;
   int reps = 3;
@@ -88,3 +88,5 @@ int main(int argc, char** argv) {
   worker->Terminate();
   return 0;
 }
+
+int main(int argc, char** argv) { return aion::bench::Guard(argc, argv, &Main); }

@@ -59,7 +59,7 @@ void Latency(aion::bus::NatsConnection& conn, std::int64_t total, std::int64_t w
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   CLI::App app{"order saga with a remote C++ activity worker"};
   std::int64_t n = 3000, window = 512, lat1 = 100, lat64 = 1000;
   int reps = 3;
@@ -96,3 +96,5 @@ int main(int argc, char** argv) {
   worker->Terminate();
   return 0;
 }
+
+int main(int argc, char** argv) { return aion::bench::Guard(argc, argv, &Main); }

@@ -129,7 +129,7 @@ double FetchAckRep(aion::bus::NatsConnection& conn, const std::vector<natsSubscr
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   CLI::App app{"raw JetStream publish and fetch-ack throughput"};
   std::int64_t n = 100000;
   int reps = 3, partitions = 16;
@@ -166,3 +166,5 @@ int main(int argc, char** argv) {
   for (auto* s : subs) natsSubscription_Destroy(s);
   return 0;
 }
+
+int main(int argc, char** argv) { return aion::bench::Guard(argc, argv, &Main); }

@@ -95,7 +95,7 @@ Speed ReplayRep(const std::filesystem::path& dir, Setup& setup, std::int64_t k,
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   CLI::App app{"engine replay speed (in process, LMDB)"};
   std::int64_t k = 1000, steps = 100;
   int reps = 3;
@@ -131,3 +131,5 @@ int main(int argc, char** argv) {
   ab::Emit(per_cpu);
   return 0;
 }
+
+int main(int argc, char** argv) { return aion::bench::Guard(argc, argv, &Main); }

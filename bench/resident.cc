@@ -106,7 +106,7 @@ Recovery KillAndRecover(aion::bus::NatsConnection& conn, ab::Child& worker,
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   CLI::App app{"memory per idle resident run; recovery after SIGKILL"};
   std::int64_t n = 100000, sample = 1000;
   int reps = 3;
@@ -186,3 +186,5 @@ int main(int argc, char** argv) {
   worker->Terminate();
   return 0;
 }
+
+int main(int argc, char** argv) { return aion::bench::Guard(argc, argv, &Main); }

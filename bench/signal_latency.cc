@@ -61,7 +61,7 @@ std::vector<std::int64_t> SignalAtRate(aion::bus::NatsConnection& conn, const st
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   CLI::App app{"signal latency at a fixed rate"};
   double rate = 1000, seconds = 3;
   int reps = 3;
@@ -138,3 +138,5 @@ int main(int argc, char** argv) {
   worker->Terminate();
   return 0;
 }
+
+int main(int argc, char** argv) { return aion::bench::Guard(argc, argv, &Main); }

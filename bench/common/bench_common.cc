@@ -37,6 +37,15 @@ const bool kLogsToStderr = [] {
 }();
 }  // namespace
 
+int Guard(int argc, char** argv, int (*main_fn)(int, char**)) {
+  try {
+    return main_fn(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << argv[0] << ": " << e.what() << std::endl;
+    return 1;
+  }
+}
+
 // ---- statistics -----------------------------------------------------------
 
 double Median(std::vector<double> v) {

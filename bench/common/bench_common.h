@@ -27,6 +27,10 @@ namespace aion::bench {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
+// Runs a program's `main_fn`; an exception is printed and ends it with exit
+// code 1 after unwinding, so temp dirs are removed and children stopped.
+int Guard(int argc, char** argv, int (*main_fn)(int, char**));
+
 // ---- statistics -----------------------------------------------------------
 
 double Median(std::vector<double> v);
