@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "aion/wire.pb.h"
@@ -70,11 +71,15 @@ Recovery KillAndRecover(aion::bus::NatsConnection& conn, ab::Child& worker,
                         const std::vector<std::int64_t>& sample) {
   std::mutex mu;
   std::int64_t done = 0, last_us = 0;
-  ab::Subscription sub(conn, "aion.evt.timer_signal.*.completed", [&](const char*, natsMsg* msg) {
-    std::lock_guard<std::mutex> g(mu);
-    ++done;
-    last_us = std::max(last_us, ab::LifecycleTimeUs(msg));
-  });
+  std::set<std::string> waiting;  // sampled ids whose completion is not seen yet
+  for (auto i : sample) waiting.insert(ParkedId(i));
+  ab::Subscription sub(conn, "aion.evt.timer_signal.*.completed",
+                       [&](const char* subject, natsMsg* msg) {
+                         std::lock_guard<std::mutex> g(mu);
+                         if (waiting.erase(ab::EventWorkflowId(subject)) == 0) return;
+                         ++done;
+                         last_us = std::max(last_us, ab::LifecycleTimeUs(msg));
+                       });
   std::vector<std::string> subjects;
   for (auto i : sample) subjects.push_back("aion.wf." + ParkedId(i) + ".signal");
   worker.Kill();
