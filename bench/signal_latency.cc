@@ -59,6 +59,57 @@ std::vector<std::int64_t> SignalAtRate(aion::bus::NatsConnection& conn, const st
   return sent;
 }
 
+// Waits until every run's completion was seen (at most 2 minutes).
+void AwaitCompleted(Observed& obs, std::int64_t m) {
+  const auto deadline = ab::Clock::now() + std::chrono::minutes(2);
+  while (ab::Clock::now() < deadline) {
+    {
+      std::lock_guard<std::mutex> g(obs.mu);
+      if (obs.completed >= m) return;
+    }
+    std::this_thread::sleep_for(ab::milliseconds(20));
+  }
+}
+
+// Latencies (ms) of one repetition: publish -> completion recorded, and
+// publish -> completed event received.
+struct Latencies {
+  std::vector<double> observed, e2e;
+};
+
+Latencies RunRep(aion::bus::NatsConnection& conn, const std::string& prefix, std::int64_t m,
+                 double rate) {
+  Observed obs;
+  obs.recorded_us.assign(static_cast<std::size_t>(m), 0);
+  obs.received_us.assign(static_cast<std::size_t>(m), 0);
+  ab::Subscription sub(conn, "aion.evt.timer_signal.*.*", [&](const char* subject, natsMsg* msg) {
+    const std::string id = ab::EventWorkflowId(subject);
+    const std::int64_t i = id.rfind(prefix, 0) == 0 ? ab::IdIndex(id) : -1;
+    if (i < 0 || i >= m) return;
+    std::lock_guard<std::mutex> g(obs.mu);
+    if (std::string(subject).ends_with(".started")) {
+      ++obs.started;
+    } else if (std::string(subject).ends_with(".completed")) {
+      obs.recorded_us[i] = ab::LifecycleTimeUs(msg);
+      obs.received_us[i] = ab::NowUs();
+      ++obs.completed;
+    }
+  });
+  StartParked(conn, prefix, m, obs);
+  const auto sent = SignalAtRate(conn, prefix, m, rate);
+  AwaitCompleted(obs, m);
+  Latencies out;
+  std::lock_guard<std::mutex> g(obs.mu);
+  for (std::int64_t i = 0; i < m; ++i) {
+    if (obs.recorded_us[i] == 0) continue;
+    out.observed.push_back((obs.recorded_us[i] - sent[i]) / 1000.0);
+    out.e2e.push_back((obs.received_us[i] - sent[i]) / 1000.0);
+  }
+  if (static_cast<std::int64_t>(out.observed.size()) < m)
+    std::cerr << "warning: only " << out.observed.size() << " of " << m << " signals observed\n";
+  return out;
+}
+
 }  // namespace
 
 int Main(int argc, char** argv) {
@@ -82,48 +133,11 @@ int Main(int argc, char** argv) {
       p99{"signal_latency_p99_ms" + t, "ms", {}, ab::Goal::kAtMost, 2};
   ab::Figure p999{"signal_latency_p999_ms" + t, "ms"}, e2e99{"signal_e2e_p99_ms" + t, "ms"};
   for (int r = 0; r < reps; ++r) {
-    const std::string prefix = "sig" + std::to_string(r) + "-";
-    Observed obs;
-    obs.recorded_us.assign(static_cast<std::size_t>(m), 0);
-    obs.received_us.assign(static_cast<std::size_t>(m), 0);
-    ab::Subscription sub(*conn, "aion.evt.timer_signal.*.*",
-                         [&](const char* subject, natsMsg* msg) {
-                           const std::string id = ab::EventWorkflowId(subject);
-                           if (id.rfind(prefix, 0) != 0) return;
-                           const std::int64_t i = ab::IdIndex(id);
-                           if (i < 0 || i >= m) return;
-                           std::lock_guard<std::mutex> g(obs.mu);
-                           if (std::string(subject).ends_with(".started")) {
-                             ++obs.started;
-                           } else if (std::string(subject).ends_with(".completed")) {
-                             obs.recorded_us[i] = ab::LifecycleTimeUs(msg);
-                             obs.received_us[i] = ab::NowUs();
-                             ++obs.completed;
-                           }
-                         });
-    StartParked(*conn, prefix, m, obs);
-    const auto sent = SignalAtRate(*conn, prefix, m, rate);
-    const auto deadline = ab::Clock::now() + std::chrono::minutes(2);
-    while (ab::Clock::now() < deadline) {
-      {
-        std::lock_guard<std::mutex> g(obs.mu);
-        if (obs.completed >= m) break;
-      }
-      std::this_thread::sleep_for(ab::milliseconds(20));
-    }
-    std::vector<double> observed, e2e;
-    std::lock_guard<std::mutex> g(obs.mu);
-    for (std::int64_t i = 0; i < m; ++i) {
-      if (obs.recorded_us[i] == 0) continue;
-      observed.push_back((obs.recorded_us[i] - sent[i]) / 1000.0);
-      e2e.push_back((obs.received_us[i] - sent[i]) / 1000.0);
-    }
-    if (static_cast<std::int64_t>(observed.size()) < m)
-      std::cerr << "warning: only " << observed.size() << " of " << m << " signals observed\n";
-    p50.reps.push_back(ab::Percentile(observed, 50));
-    p99.reps.push_back(ab::Percentile(observed, 99));
-    p999.reps.push_back(ab::Percentile(observed, 99.9));
-    e2e99.reps.push_back(ab::Percentile(e2e, 99));
+    const Latencies l = RunRep(*conn, "sig" + std::to_string(r) + "-", m, rate);
+    p50.reps.push_back(ab::Percentile(l.observed, 50));
+    p99.reps.push_back(ab::Percentile(l.observed, 99));
+    p999.reps.push_back(ab::Percentile(l.observed, 99.9));
+    e2e99.reps.push_back(ab::Percentile(l.e2e, 99));
     std::cerr << "rep " << r + 1 << ": p50 " << p50.reps.back() << " p99 " << p99.reps.back()
               << " p99.9 " << p999.reps.back() << " ms; e2e p99 " << e2e99.reps.back() << " ms\n";
   }
