@@ -60,6 +60,31 @@ std::uint64_t HistoryLength(aion::bus::NatsConnection& conn, const std::string& 
   return d.history_length();
 }
 
+// Warm-up (threads, allocator arenas, first LMDB pages): 2,000 noop runs;
+// returns the worker's RSS once it is idle again.
+ab::Rss WarmBaseline(aion::bus::NatsConnection& conn, ab::Child& worker) {
+  std::vector<std::string> warm;
+  for (int i = 0; i < 2000; ++i) warm.push_back("aion.wf.warm-" + std::to_string(i) + ".start");
+  PublishAll(conn, warm, ab::StartBody("noop", aion::Json::object()));
+  WaitDrained(conn);
+  WaitIdle(worker.pid(), std::chrono::minutes(2));
+  return ab::ReadRss(worker.pid());
+}
+
+// Starts `total` timer_signal runs that park on signal "go"; returns the
+// worker's RSS once it is idle again (all parked, outbox drained).
+ab::Rss ParkRuns(aion::bus::NatsConnection& conn, ab::Child& worker, std::int64_t total) {
+  std::vector<std::string> starts;
+  for (std::int64_t i = 0; i < total; ++i) starts.push_back("aion.wf." + ParkedId(i) + ".start");
+  const auto t0 = ab::Clock::now();
+  PublishAll(conn, starts,
+             ab::StartBody("timer_signal", aion::Json{{"sleep_ms", 0}, {"signal", "go"}}));
+  WaitDrained(conn);
+  if (!WaitIdle(worker.pid(), std::chrono::minutes(10))) std::cerr << "warning: never idle\n";
+  std::cerr << total << " runs parked in " << ab::Seconds(ab::Clock::now() - t0) << " s\n";
+  return ab::ReadRss(worker.pid());
+}
+
 struct Recovery {
   double serve_s = 0;  // restart -> last sampled run resumed
   double idle_s = 0;   // restart -> worker idle again (rebuild finished)
@@ -127,25 +152,10 @@ int Main(int argc, char** argv) {
   auto worker = ab::MakeWorker(server->url(), dir.path() / "data", {"--max-resident-runs", "0"});
   ab::StartWorker(*worker, *conn);
 
-  // Warm-up (threads, allocator arenas, first LMDB pages), then the baseline.
-  std::vector<std::string> warm;
-  for (int i = 0; i < 2000; ++i) warm.push_back("aion.wf.warm-" + std::to_string(i) + ".start");
-  PublishAll(*conn, warm, ab::StartBody("noop", aion::Json::object()));
-  WaitDrained(*conn);
-  WaitIdle(worker->pid(), std::chrono::minutes(2));
-  const ab::Rss before = ab::ReadRss(worker->pid());
-
-  std::vector<std::string> starts;
-  for (std::int64_t i = 0; i < total; ++i) starts.push_back("aion.wf." + ParkedId(i) + ".start");
-  const auto t_park = ab::Clock::now();
-  PublishAll(*conn, starts,
-             ab::StartBody("timer_signal", aion::Json{{"sleep_ms", 0}, {"signal", "go"}}));
-  WaitDrained(*conn);
-  if (!WaitIdle(worker->pid(), std::chrono::minutes(10))) std::cerr << "warning: never idle\n";
-  const ab::Rss after = ab::ReadRss(worker->pid());
+  const ab::Rss before = WarmBaseline(*conn, *worker);
+  const ab::Rss after = ParkRuns(*conn, *worker, total);
   const std::uint64_t events = HistoryLength(*conn, ParkedId(total - 1));
-  std::cerr << total << " runs parked in " << ab::Seconds(ab::Clock::now() - t_park)
-            << " s; history length " << events << "; VmRSS " << before.vm_rss_kib << " -> "
+  std::cerr << "history length " << events << "; VmRSS " << before.vm_rss_kib << " -> "
             << after.vm_rss_kib << " KiB (anon " << before.rss_anon_kib << " -> "
             << after.rss_anon_kib << ")\n";
 
