@@ -6,10 +6,12 @@
 // (LifecycleEvent.time_us, worker clock = this machine's clock) minus the
 // publish time. Also reported: publish -> completed event received here.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <iostream>
 #include <mutex>
 #include <thread>
 
+#include "aion/wire.pb.h"
 #include "bench_common.h"
 
 namespace ab = aion::bench;
@@ -72,10 +74,32 @@ void AwaitCompleted(Observed& obs, std::int64_t m) {
 }
 
 // Latencies (ms) of one repetition: publish -> completion recorded, and
-// publish -> completed event received.
+// publish -> completed event received; for a sample, the two halves of the
+// first: publish -> SignalReceived recorded (JetStream, pull, the writer
+// taking it up) and SignalReceived -> WorkflowCompleted recorded (the commit,
+// the wake-up, the executor, the writer taking up the completion).
 struct Latencies {
-  std::vector<double> observed, e2e;
+  std::vector<double> observed, e2e, to_recorded, to_resumed;
 };
+
+// Adds the two halves for run `id` (signal published at `sent_us`) from its history.
+void AddBreakdown(aion::bus::NatsConnection& conn, const std::string& id, std::int64_t sent_us,
+                  Latencies& out) {
+  natsMsg* reply = nullptr;
+  const std::string subject = "aion.req." + id + ".history";
+  if (natsConnection_Request(&reply, conn.nc(), subject.c_str(), "", 0, 5000) != NATS_OK) return;
+  aion::wire::HistoryReply history;
+  history.ParseFromArray(natsMsg_GetData(reply), natsMsg_GetDataLength(reply));
+  natsMsg_Destroy(reply);
+  std::int64_t signal_us = 0, done_us = 0;
+  for (const auto& e : history.events()) {
+    if (e.has_signal_received()) signal_us = e.recorded_at_us();
+    if (e.has_workflow_completed()) done_us = e.recorded_at_us();
+  }
+  if (signal_us == 0 || done_us == 0) return;
+  out.to_recorded.push_back((signal_us - sent_us) / 1000.0);
+  out.to_resumed.push_back((done_us - signal_us) / 1000.0);
+}
 
 Latencies RunRep(aion::bus::NatsConnection& conn, const std::string& prefix, std::int64_t m,
                  double rate) {
@@ -105,6 +129,9 @@ Latencies RunRep(aion::bus::NatsConnection& conn, const std::string& prefix, std
     out.observed.push_back((obs.recorded_us[i] - sent[i]) / 1000.0);
     out.e2e.push_back((obs.received_us[i] - sent[i]) / 1000.0);
   }
+  for (std::int64_t i = 0; i < m; i += std::max<std::int64_t>(1, m / 500)) {
+    AddBreakdown(conn, prefix + std::to_string(i), sent[i], out);
+  }
   if (static_cast<std::int64_t>(out.observed.size()) < m)
     std::cerr << "warning: only " << out.observed.size() << " of " << m << " signals observed\n";
   return out;
@@ -132,12 +159,20 @@ int Main(int argc, char** argv) {
   ab::Figure p50{"signal_latency_p50_ms" + t, "ms"},
       p99{"signal_latency_p99_ms" + t, "ms", {}, ab::Goal::kAtMost, 2};
   ab::Figure p999{"signal_latency_p999_ms" + t, "ms"}, e2e99{"signal_e2e_p99_ms" + t, "ms"};
+  ab::Figure rec50{"signal_to_recorded_p50_ms" + t, "ms"},
+      res50{"signal_to_resumed_p50_ms" + t, "ms"};
+  ab::Figure rec99{"signal_to_recorded_p99_ms" + t, "ms"},
+      res99{"signal_to_resumed_p99_ms" + t, "ms"};
   for (int r = 0; r < reps; ++r) {
     const Latencies l = RunRep(*conn, "sig" + std::to_string(r) + "-", m, rate);
     p50.reps.push_back(ab::Percentile(l.observed, 50));
     p99.reps.push_back(ab::Percentile(l.observed, 99));
     p999.reps.push_back(ab::Percentile(l.observed, 99.9));
     e2e99.reps.push_back(ab::Percentile(l.e2e, 99));
+    rec50.reps.push_back(ab::Percentile(l.to_recorded, 50));
+    rec99.reps.push_back(ab::Percentile(l.to_recorded, 99));
+    res50.reps.push_back(ab::Percentile(l.to_resumed, 50));
+    res99.reps.push_back(ab::Percentile(l.to_resumed, 99));
     std::cerr << "rep " << r + 1 << ": p50 " << p50.reps.back() << " p99 " << p99.reps.back()
               << " p99.9 " << p999.reps.back() << " ms; e2e p99 " << e2e99.reps.back() << " ms\n";
   }
@@ -149,6 +184,9 @@ int Main(int argc, char** argv) {
   ab::Emit(p99);
   ab::Emit(p999);
   ab::Emit(e2e99);
+  rec50.note = rec99.note = "sample of 500 per rep: publish -> SignalReceived recorded_at";
+  res50.note = res99.note = "sample: SignalReceived -> WorkflowCompleted recorded_at";
+  for (const auto* f : {&rec50, &rec99, &res50, &res99}) ab::Emit(*f);
   worker->Terminate();
   return 0;
 }
