@@ -1,0 +1,92 @@
+// bench_noop: `noop` workflows through a running aion-worker. A closed loop
+// keeps W starts in flight (async JetStream publishes to aion.wf.<id>.start)
+// and counts a run done when its lifecycle event aion.evt.noop.<id>.completed
+// arrives (core NATS subscription). Throughput: completed / (first publish ..
+// last completion) at a large window; latency: publish -> completed event seen,
+// p50/p99 at 1 and at 64 in flight.
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <mutex>
+
+#include "bench_common.h"
+
+namespace ab = aion::bench;
+
+namespace {
+
+// Runs `total` noops with `window` in flight; ids are "<tag>-<i>".
+ab::LoadResult RunLoad(aion::bus::NatsConnection& conn, const std::string& tag, std::int64_t total,
+                       std::int64_t window) {
+  ab::ClosedLoop loop(total, window);
+  const std::string prefix = tag + "-";
+  ab::Subscription sub(conn, "aion.evt.noop.*.completed", [&](const char* subject, natsMsg*) {
+    const std::string id = ab::EventWorkflowId(subject);
+    if (id.rfind(prefix, 0) == 0) loop.Completed(ab::IdIndex(id));
+  });
+  ab::AsyncPublisher pub(conn);
+  auto result = loop.Run(
+      [&](std::int64_t i) {
+        const std::string id = prefix + std::to_string(i);
+        pub.Publish("aion.wf." + id + ".start", ab::StartBody("noop", aion::Json{{"i", i}}));
+      },
+      std::chrono::minutes(5));
+  pub.Complete();
+  if (result.completed < total) {
+    std::cerr << "warning: " << tag << ": only " << result.completed << " of " << total
+              << " completed in time\n";
+  }
+  return result;
+}
+
+void LatencyFigures(aion::bus::NatsConnection& conn, std::int64_t total, std::int64_t window,
+                    int reps) {
+  const std::string w = std::to_string(window);
+  ab::Figure p50{"noop_latency_p50_ms_w" + w, "ms"}, p99{"noop_latency_p99_ms_w" + w, "ms"};
+  for (int r = 0; r < reps; ++r) {
+    auto res = RunLoad(conn, "lat" + w + "r" + std::to_string(r), total, window);
+    p50.reps.push_back(ab::Percentile(res.latencies_ms, 50));
+    p99.reps.push_back(ab::Percentile(res.latencies_ms, 99));
+    std::cerr << "window " << w << " rep " << r + 1 << ": p50 " << p50.reps.back() << " ms, p99 "
+              << p99.reps.back() << " ms\n";
+  }
+  p50.note = p99.note = std::to_string(total) + " runs per rep, " + w +
+                        " in flight; publish -> completed lifecycle event received";
+  ab::Emit(p50);
+  ab::Emit(p99);
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  CLI::App app{"noop workflow throughput and latency"};
+  std::int64_t n = 20000, window = 2048, lat1 = 300, lat64 = 3000;
+  int reps = 3;
+  app.add_option("-n,--runs", n, "runs per throughput repetition");
+  app.add_option("--window", window, "starts in flight for the throughput run");
+  app.add_option("--lat1-runs", lat1, "runs per repetition at 1 in flight");
+  app.add_option("--lat64-runs", lat64, "runs per repetition at 64 in flight");
+  app.add_option("--reps", reps, "repetitions");
+  CLI11_PARSE(app, argc, argv);
+
+  ab::TempDir dir("noop");
+  auto server = ab::StartNats(dir.path() / "nats");
+  auto conn = ab::Connect(server->url(), "bench-noop");
+  auto worker = ab::MakeWorker(server->url(), dir.path() / "data");
+  ab::StartWorker(*worker, *conn);
+
+  ab::Figure rate{"noop_completed_per_s", "1/s", {}, ab::Goal::kAtLeast, 20000};
+  for (int r = 0; r < reps; ++r) {
+    auto res = RunLoad(*conn, "thr" + std::to_string(r), n, window);
+    rate.reps.push_back(static_cast<double>(res.completed) / res.seconds);
+    std::cerr << "throughput rep " << r + 1 << ": " << rate.reps.back() << " completed/s\n";
+  }
+  rate.note = std::to_string(n) + " runs per rep, " + std::to_string(window) +
+              " in flight; completed lifecycle events / s";
+  ab::Emit(rate);
+  LatencyFigures(*conn, lat1, 1, reps);
+  LatencyFigures(*conn, lat64, 64, reps);
+  worker->Terminate();
+  return 0;
+}
+
+int main(int argc, char** argv) { return aion::bench::Guard(argc, argv, &Main); }
