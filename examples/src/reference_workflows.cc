@@ -86,6 +86,8 @@ Task<Json> Order(Context& ctx, Json order) {
   options.retry.initial_interval = 200ms;
   options.retry.maximum_attempts = 5;
 
+  const std::int64_t hold_ms = order.value("hold_ms", std::int64_t{0});
+  if (hold_ms < 0) throw std::invalid_argument("hold_ms must not be negative");
   std::vector<Compensation> undo;
   Json receipt{{"status", "shipped"}};
   std::string stage = "reserving";
@@ -102,6 +104,11 @@ Task<Json> Order(Context& ctx, Json order) {
     Json charge = co_await ctx.activity<Json>("charge", payment, options);
     undo.push_back({"refund", charge});
     receipt["charge"] = charge;
+    if (hold_ms > 0) {  // a durable pause between charging and approval
+      stage = "holding";
+      auto pause = ctx.sleep(std::chrono::milliseconds(hold_ms));
+      co_await pause;
+    }
     stage = "awaiting approval";
     auto approval = co_await ctx.signal<Json>("approve").within(approval_timeout);
     if (!approval) {

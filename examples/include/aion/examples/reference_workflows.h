@@ -8,10 +8,11 @@
 //                 waits for the signal `approve` (unless "approval":false);
 //                 returns {"steps":N,"approved_by":<signal input, or null>}.
 //   order         a saga, input {"sku","qty","card","approval_timeout_ms",
-//                 "task_queue"}: reserve, charge, wait for the signal
+//                 "task_queue","hold_ms"}: reserve, charge, sleep hold_ms
+//                 (default 0: no timer), wait for the signal
 //                 `approve` within the timeout, ship. A failure or a cancel
 //                 runs the compensations (refund, release) in reverse order.
-//                 Query "stage": reserving, charging, awaiting approval,
+//                 Query "stage": reserving, charging, holding, awaiting approval,
 //                 shipping or compensating.
 //   fanout        input {"children":N,"type":"noop","input":<any>,
 //                 "policy":"terminate"|"request_cancel"|"abandon","await":true}:
