@@ -17,42 +17,21 @@ namespace {
 // Runs `total` noops with `window` in flight; ids are "<tag>-<i>".
 ab::LoadResult RunLoad(aion::bus::NatsConnection& conn, const std::string& tag, std::int64_t total,
                        std::int64_t window) {
-  ab::ClosedLoop loop(total, window);
-  const std::string prefix = tag + "-";
-  ab::Subscription sub(conn, "aion.evt.noop.*.completed", [&](const char* subject, natsMsg*) {
-    const std::string id = ab::EventWorkflowId(subject);
-    if (id.rfind(prefix, 0) == 0) loop.Completed(ab::IdIndex(id));
-  });
-  ab::AsyncPublisher pub(conn);
-  auto result = loop.Run(
-      [&](std::int64_t i) {
-        const std::string id = prefix + std::to_string(i);
+  return ab::RunWorkflows(
+      conn, "noop", tag, total, window,
+      [](ab::AsyncPublisher& pub, const std::string& id, std::int64_t i) {
         pub.Publish("aion.wf." + id + ".start", ab::StartBody("noop", aion::Json{{"i", i}}));
-      },
-      std::chrono::minutes(5));
-  pub.Complete();
-  if (result.completed < total) {
-    std::cerr << "warning: " << tag << ": only " << result.completed << " of " << total
-              << " completed in time\n";
-  }
-  return result;
+      });
 }
 
 void LatencyFigures(aion::bus::NatsConnection& conn, std::int64_t total, std::int64_t window,
                     int reps) {
   const std::string w = std::to_string(window);
-  ab::Figure p50{"noop_latency_p50_ms_w" + w, "ms"}, p99{"noop_latency_p99_ms_w" + w, "ms"};
-  for (int r = 0; r < reps; ++r) {
-    auto res = RunLoad(conn, "lat" + w + "r" + std::to_string(r), total, window);
-    p50.reps.push_back(ab::Percentile(res.latencies_ms, 50));
-    p99.reps.push_back(ab::Percentile(res.latencies_ms, 99));
-    std::cerr << "window " << w << " rep " << r + 1 << ": p50 " << p50.reps.back() << " ms, p99 "
-              << p99.reps.back() << " ms\n";
-  }
-  p50.note = p99.note = std::to_string(total) + " runs per rep, " + w +
-                        " in flight; publish -> completed lifecycle event received";
-  ab::Emit(p50);
-  ab::Emit(p99);
+  ab::EmitLatencies(
+      "noop", window, reps,
+      std::to_string(total) + " runs per rep, " + w +
+          " in flight; publish -> completed lifecycle event received",
+      [&](int r) { return RunLoad(conn, "lat" + w + "r" + std::to_string(r), total, window); });
 }
 
 }  // namespace

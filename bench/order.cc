@@ -16,46 +16,24 @@ namespace {
 
 ab::LoadResult RunLoad(aion::bus::NatsConnection& conn, const std::string& tag, std::int64_t total,
                        std::int64_t window) {
-  ab::ClosedLoop loop(total, window);
-  const std::string prefix = tag + "-";
-  ab::Subscription sub(conn, "aion.evt.order.*.completed", [&](const char* subject, natsMsg*) {
-    const std::string id = ab::EventWorkflowId(subject);
-    if (id.rfind(prefix, 0) == 0) loop.Completed(ab::IdIndex(id));
-  });
-  ab::AsyncPublisher pub(conn);
   const aion::Json input{
       {"sku", "A1"}, {"qty", 1}, {"card", "visa"}, {"task_queue", "orders"}, {"hold_ms", 10}};
   const std::string start = ab::StartBody("order", input);
   const std::string signal = ab::SignalBody("approve", aion::Json{{"by", "bench"}});
-  auto result = loop.Run(
-      [&](std::int64_t i) {
-        const std::string id = prefix + std::to_string(i);
-        pub.Publish("aion.wf." + id + ".start", start);
-        pub.Publish("aion.wf." + id + ".signal", signal);
-      },
-      std::chrono::minutes(5));
-  pub.Complete();
-  if (result.completed < total) {
-    std::cerr << "warning: " << tag << ": only " << result.completed << " of " << total
-              << " completed in time\n";
-  }
-  return result;
+  return ab::RunWorkflows(conn, "order", tag, total, window,
+                          [&](ab::AsyncPublisher& pub, const std::string& id, std::int64_t) {
+                            pub.Publish("aion.wf." + id + ".start", start);
+                            pub.Publish("aion.wf." + id + ".signal", signal);
+                          });
 }
 
 void Latency(aion::bus::NatsConnection& conn, std::int64_t total, std::int64_t window, int reps) {
   const std::string w = std::to_string(window);
-  ab::Figure p50{"order_latency_p50_ms_w" + w, "ms"}, p99{"order_latency_p99_ms_w" + w, "ms"};
-  for (int r = 0; r < reps; ++r) {
-    auto res = RunLoad(conn, "olat" + w + "r" + std::to_string(r), total, window);
-    p50.reps.push_back(ab::Percentile(res.latencies_ms, 50));
-    p99.reps.push_back(ab::Percentile(res.latencies_ms, 99));
-    std::cerr << "window " << w << " rep " << r + 1 << ": p50 " << p50.reps.back() << " ms, p99 "
-              << p99.reps.back() << " ms\n";
-  }
-  p50.note = p99.note = std::to_string(total) + " runs per rep, " + w +
-                        " in flight; start+signal publish -> completed event received";
-  ab::Emit(p50);
-  ab::Emit(p99);
+  ab::EmitLatencies(
+      "order", window, reps,
+      std::to_string(total) + " runs per rep, " + w +
+          " in flight; start+signal publish -> completed event received",
+      [&](int r) { return RunLoad(conn, "olat" + w + "r" + std::to_string(r), total, window); });
 }
 
 }  // namespace

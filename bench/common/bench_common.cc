@@ -502,4 +502,42 @@ LoadResult ClosedLoop::Run(const std::function<void(std::int64_t)>& publish, mil
   return r;
 }
 
+LoadResult RunWorkflows(
+    bus::NatsConnection& conn, const std::string& workflow_type, const std::string& tag,
+    std::int64_t total, std::int64_t window,
+    const std::function<void(AsyncPublisher&, const std::string&, std::int64_t)>& publish) {
+  ClosedLoop loop(total, window);
+  const std::string prefix = tag + "-";
+  Subscription sub(conn, "aion.evt." + workflow_type + ".*.completed",
+                   [&](const char* subject, natsMsg*) {
+                     const std::string id = EventWorkflowId(subject);
+                     if (id.rfind(prefix, 0) == 0) loop.Completed(IdIndex(id));
+                   });
+  AsyncPublisher pub(conn);
+  auto result = loop.Run([&](std::int64_t i) { publish(pub, prefix + std::to_string(i), i); },
+                         std::chrono::minutes(5));
+  pub.Complete();
+  if (result.completed < total) {
+    std::cerr << "warning: " << tag << ": only " << result.completed << " of " << total
+              << " completed in time\n";
+  }
+  return result;
+}
+
+void EmitLatencies(const std::string& name, std::int64_t window, int reps, const std::string& note,
+                   const std::function<LoadResult(int)>& load) {
+  const std::string w = std::to_string(window);
+  Figure p50{name + "_latency_p50_ms_w" + w, "ms"}, p99{name + "_latency_p99_ms_w" + w, "ms"};
+  for (int r = 0; r < reps; ++r) {
+    const LoadResult res = load(r);
+    p50.reps.push_back(Percentile(res.latencies_ms, 50));
+    p99.reps.push_back(Percentile(res.latencies_ms, 99));
+    std::cerr << "window " << w << " rep " << r + 1 << ": p50 " << p50.reps.back() << " ms, p99 "
+              << p99.reps.back() << " ms\n";
+  }
+  p50.note = p99.note = note;
+  Emit(p50);
+  Emit(p99);
+}
+
 }  // namespace aion::bench

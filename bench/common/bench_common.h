@@ -203,4 +203,17 @@ class ClosedLoop {
   std::shared_ptr<State> state_;
 };
 
+// Runs `total` workflows of `workflow_type` with `window` in flight, ids
+// "<tag>-<i>"; `publish(pub, id, i)` publishes what run i needs (its start,
+// a signal, ...). A run is done when aion.evt.<type>.<id>.completed arrives.
+LoadResult RunWorkflows(
+    bus::NatsConnection& conn, const std::string& workflow_type, const std::string& tag,
+    std::int64_t total, std::int64_t window,
+    const std::function<void(AsyncPublisher&, const std::string&, std::int64_t)>& publish);
+
+// Emits <name>_latency_p50_ms_w<window> and ..._p99_... from `reps` loads,
+// `load(rep)` each.
+void EmitLatencies(const std::string& name, std::int64_t window, int reps, const std::string& note,
+                   const std::function<LoadResult(int)>& load);
+
 }  // namespace aion::bench
