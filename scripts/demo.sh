@@ -174,9 +174,23 @@ expect 0 'cancel requested for demo-cancel' -- cancel demo-cancel --reason 'chan
 expect 1 'cancelled demo-cancel' -- result demo-cancel --timeout 10s
 expect 0 'activity_type=refund' 'activity_type=release' 'WorkflowCancelled' -- history demo-cancel
 
+say "5. child workflows: a fanout of three noop children, then one that abandons its children"
+expect 0 'started demo-fan' -- start fanout demo-fan --input '{"children":3,"type":"noop","input":"hi"}'
+expect 0 '{"results":["hi","hi","hi"]}' -- result demo-fan --timeout 10s
+expect 0 'ChildWorkflowScheduled' 'ChildWorkflowClosed' -- history demo-fan
+expect 0 'parent          demo-fan' -- describe demo-fan-2
+expect 0 'started demo-fan-abandon' -- start fanout demo-fan-abandon \
+  --input '{"children":1,"type":"timer_signal","input":{"sleep_ms":0},"await":false,"policy":"abandon"}'
+wait_for_rc 0 10 describe demo-fan-abandon-1
+expect 0 'signaled demo-fan-abandon' -- signal demo-fan-abandon finish
+expect 0 'completed demo-fan-abandon' -- result demo-fan-abandon --timeout 10s
+expect 0 'status          running' -- describe demo-fan-abandon-1
+expect 0 'signaled demo-fan-abandon-1' -- signal demo-fan-abandon-1 go
+expect 0 'completed demo-fan-abandon-1' -- result demo-fan-abandon-1 --timeout 10s
+
 node_dir="$PWD/examples/activity-worker-node"
 if command -v node >/dev/null && [ -d "$node_dir/node_modules/nats" ]; then
-  say "5. the same saga on task queue 'orders', served by the Node.js activity worker"
+  say "6. the same saga on task queue 'orders', served by the Node.js activity worker"
   node "$node_dir/worker.js" --nats "$AION_NATS_URL" --queue orders,echo >"$work/node.log" 2>&1 &
   node_pid=$!
   for _ in $(seq 1 50); do grep -q '^ready' "$work/node.log" && break; sleep 0.2; done
@@ -193,10 +207,10 @@ if command -v node >/dev/null && [ -d "$node_dir/node_modules/nats" ]; then
   wait "$node_pid" 2>/dev/null
   node_pid=""
 else
-  say "5. (skipped: node or examples/activity-worker-node/node_modules missing; run scripts/setup.sh)"
+  say "6. (skipped: node or examples/activity-worker-node/node_modules missing; run scripts/setup.sh)"
 fi
 
-say "6. bad input is not lost and does not block anything: it goes to aion.dlq with its reason"
+say "7. bad input is not lost and does not block anything: it goes to aion.dlq with its reason"
 "$aion" sub 'aion.dlq.>' --count 1 --timeout 15s >"$work/dlq.log" 2>&1 &
 dlq_pid=$!
 sleep 0.3
@@ -207,7 +221,7 @@ checks=$((checks + 1))
 grep -q 'dead letter start \[unknown_workflow_type\]' "$work/dlq.log" ||
   fail "no dead letter for demo-bad on aion.dlq"
 
-say "7. errors are explicit (exit codes: 1 server error, 2 bad input)"
+say "8. errors are explicit (exit codes: 1 server error, 2 bad input)"
 expect 1 'not_found' -- describe no-such-workflow
 expect 2 'invalid character' -- start noop 'bad id!'
 expect 2 'not valid JSON' -- start noop demo-x --input '{oops'
