@@ -190,7 +190,7 @@ Status RunHost::CatchUp(Run& run) {
 }
 
 void RunHost::AnswerQueries(Run& run) {
-  std::deque<Run::PendingQuery> queries;
+  std::vector<Run::PendingQuery> queries;
   {
     std::lock_guard<std::mutex> g(runs_mu_);
     queries.swap(run.queries);
@@ -264,7 +264,7 @@ void RunHost::RestartLoop() {
 void RunHost::Park(Run& run, const Status& why) {
   spdlog::error("run of '{}' parked: {}", run.workflow_id, why.ToString());
   const std::string id = run.workflow_id;  // `run` is freed below
-  std::deque<Run::PendingQuery> queries;
+  std::vector<Run::PendingQuery> queries;
   {
     std::lock_guard<std::mutex> g(runs_mu_);
     parked_[id] = why.ToString();

@@ -65,7 +65,7 @@ class RunHost {
       Payload args;
       QueryCallback done;
     };
-    std::deque<PendingQuery> queries;  // guarded by RunHost::runs_mu_
+    std::vector<PendingQuery> queries;  // guarded by RunHost::runs_mu_
     // Position among idle resident runs, oldest first; guarded by runs_mu_.
     std::list<Run*>::iterator lru;
     bool in_lru = false;

@@ -323,7 +323,7 @@ Status RunMachine::MatchCommand(const HistoryEvent& event) {
         event.seq(), DescribeEvent(event) + " after seq " + std::to_string(event.caused_by()),
         DescribeEvent(issued.event) + " after seq " + std::to_string(issued.event.caused_by()));
   }
-  unmatched_.pop_front();
+  unmatched_.erase(unmatched_.begin());
   return Status::Ok();
 }
 
@@ -345,7 +345,7 @@ std::vector<IssuedCommand> RunMachine::TakeNewCommands() {
 void RunMachine::RunUntilBlocked() {
   while (!ready_.empty()) {
     auto h = ready_.front();
-    ready_.pop_front();
+    ready_.erase(ready_.begin());
     h.resume();
   }
   FinishIfDone();

@@ -10,7 +10,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -133,7 +132,9 @@ class RunMachine final : public detail::RunCore {
   std::multimap<std::string, detail::Waiter*> timer_waiters_;
   std::map<std::string, std::vector<Payload>> signals_;  // received, by name
   std::map<std::string, std::size_t> signals_taken_;
-  std::map<std::string, std::deque<detail::Waiter*>> signal_waiters_;
+  // Vectors, not deques: an empty std::deque allocates ~600 bytes, and
+  // every resident run holds these (see bench/README.md, memory per run).
+  std::map<std::string, std::vector<detail::Waiter*>> signal_waiters_;
   // Scheduled activities; a resolution once they ended (or were cancelled).
   std::map<std::string, std::optional<detail::ActivityResolution>> activities_;
   std::uint64_t activity_counter_ = 0;
@@ -151,9 +152,9 @@ class RunMachine final : public detail::RunCore {
   std::map<std::string, bool, std::less<>> patches_;                    // answers given
   std::map<std::string, std::function<Json(const Json&)>> query_handlers_;
 
-  std::deque<PendingCommand> unmatched_;  // issued, not yet seen in history
+  std::vector<PendingCommand> unmatched_;  // issued, not yet seen in history
   std::uint64_t next_ordinal_ = 0;
-  std::deque<std::coroutine_handle<>> ready_;
+  std::vector<std::coroutine_handle<>> ready_;
 
   std::unique_ptr<Context> context_;
   Task<Payload> root_;
