@@ -101,7 +101,8 @@ Result<std::unique_ptr<NatsConnection>> NatsConnection::Connect(
     natsConnection_Destroy(nc);
     return NatsStatus(s, "cannot create a JetStream context on " + options.url);
   }
-  return std::unique_ptr<NatsConnection>(new NatsConnection(options.url, nc, js));
+  return std::unique_ptr<NatsConnection>(
+      new NatsConnection(options.url, options.jetstream_timeout, nc, js));
 }
 
 NatsConnection::~NatsConnection() {

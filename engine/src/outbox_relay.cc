@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <future>
 
 namespace aion {
@@ -47,15 +48,16 @@ void OutboxRelay::Loop() {
 }
 
 std::vector<std::string> OutboxRelay::Publish(const std::vector<OutboxRow>& rows) {
-  std::vector<std::string> published;
-  for (const OutboxRow& row : rows) {
-    const Status s = options_.outbox->Publish(row);
-    if (!s.ok()) {
-      spdlog::warn("outbox: publish of {} failed, will retry: {}", row.key(), s.ToString());
-      break;  // keep order: later rows wait for this one
-    }
-    published.push_back(row.key());
+  Status error;
+  const std::size_t accepted = std::min(options_.outbox->PublishBatch(rows, &error), rows.size());
+  if (accepted < rows.size()) {
+    // Keep order: rows[accepted] and the ones after it wait for the next round.
+    spdlog::warn("outbox: publish of {} failed, will retry: {}", rows[accepted].key(),
+                 error.ToString());
   }
+  std::vector<std::string> published;
+  published.reserve(accepted);
+  for (std::size_t i = 0; i < accepted; ++i) published.push_back(rows[i].key());
   return published;
 }
 

@@ -25,7 +25,7 @@ class OutboxRelay {
   void Loop();
   // Publishes and deletes one round of rows; false if there were none.
   bool RelayOnce();
-  // The keys of `rows`, in order, up to the first the sink refused.
+  // The keys of the leading `rows` the sink accepted (OutboxSink::PublishBatch).
   std::vector<std::string> Publish(const std::vector<OutboxRow>& rows);
   // Without a sink: messages to workflows go to this engine's writer, other
   // rows are dropped. The keys of the rows done with, in order.

@@ -14,6 +14,7 @@
 #include "support/nats_pipeline.h"
 #include "support/nats_test_server.h"
 #include "support/wait.h"
+#include "support/workflow_messages.h"
 
 namespace aion::testing {
 namespace {
@@ -229,6 +230,144 @@ BOOST_AUTO_TEST_CASE(outbox_sink_publishes_once_per_row_key_and_only_with_a_puba
   BOOST_REQUIRE(server.process().Restart().ok());
   BOOST_TEST(WaitFor([&] { return sink.Publish(StartedRow("w-2")).ok(); }));
   BOOST_TEST(StreamMessages(*conn, "AION_EVENTS") == 2u);
+}
+
+// A row of `kind` (task or cancel note) for attempt 1 of activity #1 of `id`.
+OutboxRow TaskRow(const std::string& id, std::uint64_t seq, OutboxRow::Kind kind) {
+  OutboxRow row;
+  row.set_key(id + ":0000000" + std::to_string(seq));
+  row.set_kind(kind);
+  row.set_workflow_id(id);
+  row.set_workflow_type("order");
+  auto* t = row.mutable_task();
+  t->set_run_id("run-1");
+  t->set_activity_id("#1");
+  t->set_attempt(1);
+  t->set_activity_type("charge");
+  t->set_task_queue("q1");
+  *t->mutable_input() = JsonPayload(Json{{"amount", 12}});
+  t->set_reason("workflow cancelled");
+  return row;
+}
+
+OutboxRow CompletedRow(const std::string& id) {
+  OutboxRow row = StartedRow(id);
+  row.set_key(id + ":00000002");
+  auto* e = row.mutable_event();
+  e->set_seq(2);
+  *e->mutable_workflow_completed()->mutable_output() = JsonPayload(Json{{"done", true}});
+  return row;
+}
+
+// The Nats-Msg-Id of the last message stored on `subject`.
+std::string LastMsgId(bus::NatsConnection& conn, const char* stream, const std::string& subject) {
+  natsMsg* raw = nullptr;
+  if (js_GetLastMsg(&raw, conn.js(), stream, subject.c_str(), nullptr, nullptr) != NATS_OK) {
+    return "<none on " + subject + ">";
+  }
+  NatsMsgPtr stored(raw);
+  const char* id = nullptr;
+  return natsMsgHeader_Get(stored.get(), "Nats-Msg-Id", &id) == NATS_OK ? id : "<no msg id>";
+}
+
+std::unique_ptr<bus::NatsConnection> ConnectWithShortTimeout(const NatsTestServer& server) {
+  bus::NatsConnectionOptions options;
+  options.url = server.url();
+  options.jetstream_timeout = 1s;
+  auto connected = bus::NatsConnection::Connect(options);
+  BOOST_REQUIRE(connected.ok());
+  return std::move(*connected);
+}
+
+BOOST_AUTO_TEST_CASE(outbox_sink_batch_of_mixed_rows_lands_once_per_row_key) {
+  NatsTestServer server;
+  auto conn = ConnectWithShortTimeout(server);
+  bus::Subjects subjects;
+  BOOST_REQUIRE(bus::EnsureStreams(*conn, subjects, {}).ok());
+  bus::NatsOutboxSink sink(*conn, subjects, 16);
+  NatsCollector cancels(*conn, "aion.task.q1.cancel");
+
+  const OutboxRow start = WorkflowMessageRow(records::WorkflowMessageRow::KIND_START);
+  const std::vector<OutboxRow> rows = {
+      StartedRow("a-1"),
+      CompletedRow("a-1"),
+      TaskRow("b-1", 1, OutboxRow::KIND_ACTIVITY_TASK),
+      TaskRow("b-1", 2, OutboxRow::KIND_ACTIVITY_CANCEL),
+      StartedRow("c-1"),
+      start,
+  };
+  Status error;
+  BOOST_TEST(sink.PublishBatch(rows, &error) == rows.size());
+  BOOST_TEST(error.ok());
+  BOOST_TEST(StreamMessages(*conn, "AION_EVENTS") == 3u);
+  BOOST_TEST(StreamMessages(*conn, "AION_TASKS") == 1u);
+  BOOST_TEST(StreamMessages(*conn, "AION_IN") == 1u);
+  BOOST_TEST(LastMsgId(*conn, "AION_EVENTS", "aion.evt.noop.a-1.started") == "a-1:00000001");
+  BOOST_TEST(LastMsgId(*conn, "AION_EVENTS", "aion.evt.noop.a-1.completed") == "a-1:00000002");
+  BOOST_TEST(LastMsgId(*conn, "AION_EVENTS", "aion.evt.noop.c-1.started") == "c-1:00000001");
+  BOOST_TEST(LastMsgId(*conn, "AION_TASKS", "aion.task.q1") == "b-1:run-1:#1:1");
+  auto message = bus::WorkflowMessageFromRow(start);
+  BOOST_REQUIRE(message.ok());
+  BOOST_TEST(
+      LastMsgId(*conn, "AION_IN", subjects.InboxOf(message->workflow_id, message->kind, 16)) ==
+      message->msg_id);
+  auto note = cancels.Next(5s);
+  BOOST_REQUIRE(note != nullptr);  // the cancel note, by core NATS
+  BOOST_TEST(Body(note.get()).find("#1") != std::string::npos);
+
+  // A republish of the whole batch (after a crash) is deduped by Nats-Msg-Id.
+  BOOST_TEST(sink.PublishBatch(rows, &error) == rows.size());
+  BOOST_TEST(StreamMessages(*conn, "AION_EVENTS") == 3u);
+  BOOST_TEST(StreamMessages(*conn, "AION_TASKS") == 1u);
+  BOOST_TEST(StreamMessages(*conn, "AION_IN") == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(outbox_sink_batch_stops_at_the_first_refused_row_and_the_rest_goes_later) {
+  NatsTestServer server;
+  auto conn = ConnectWithShortTimeout(server);
+  bus::Subjects subjects;
+  BOOST_REQUIRE(bus::EnsureStreams(*conn, subjects, {}).ok());
+  bus::NatsOutboxSink sink(*conn, subjects, 16);
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  BOOST_REQUIRE(js_DeleteStream(conn->js(), "AION_TASKS", nullptr, &jerr) == NATS_OK);
+
+  // The task has no stream to land in: it and the rows after it stay.
+  const std::vector<OutboxRow> rows = {
+      StartedRow("a-2"), TaskRow("b-2", 1, OutboxRow::KIND_ACTIVITY_TASK), StartedRow("c-2")};
+  Status error;
+  BOOST_TEST(sink.PublishBatch(rows, &error) == 1u);
+  BOOST_TEST((error.code() == StatusCode::kUnavailable), error.ToString());
+
+  BOOST_REQUIRE(bus::EnsureStreams(*conn, subjects, {}).ok());
+  const std::vector<OutboxRow> rest(rows.begin() + 1, rows.end());
+  Status none;
+  BOOST_TEST(sink.PublishBatch(rest, &none) == rest.size());
+  BOOST_TEST(none.ok());
+  BOOST_TEST(StreamMessages(*conn, "AION_TASKS") == 1u);
+  BOOST_TEST(StreamMessages(*conn, "AION_EVENTS") == 2u);  // c-2 was sent twice, stored once
+}
+
+BOOST_AUTO_TEST_CASE(outbox_sink_batch_while_the_server_is_down_accepts_nothing_then_all_once) {
+  NatsTestServer server;
+  auto conn = ConnectWithShortTimeout(server);
+  bus::Subjects subjects;
+  BOOST_REQUIRE(bus::EnsureStreams(*conn, subjects, {}).ok());
+  bus::NatsOutboxSink sink(*conn, subjects, 16);
+  const std::vector<OutboxRow> first = {StartedRow("d-1"), CompletedRow("d-1")};
+  Status error;
+  BOOST_TEST(sink.PublishBatch(first, &error) == first.size());
+
+  BOOST_REQUIRE(server.process().Stop().ok());
+  const std::vector<OutboxRow> rows = {StartedRow("d-2"), CompletedRow("d-2"), StartedRow("d-3")};
+  BOOST_TEST(sink.PublishBatch(rows, &error) < rows.size());
+  BOOST_TEST((error.code() == StatusCode::kUnavailable), error.ToString());
+
+  BOOST_REQUIRE(server.process().Restart().ok());
+  BOOST_TEST(WaitFor([&] {
+    Status ignored;
+    return sink.PublishBatch(rows, &ignored) == rows.size();
+  }));
+  BOOST_TEST(StreamMessages(*conn, "AION_EVENTS") == 5u);
 }
 
 BOOST_AUTO_TEST_CASE(an_event_too_large_for_the_server_is_published_without_its_payload) {

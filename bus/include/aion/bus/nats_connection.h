@@ -43,16 +43,20 @@ class NatsConnection {
   natsConnection* nc() const { return nc_; }
   jsCtx* js() const { return js_; }
   const std::string& url() const { return url_; }
+  // NatsConnectionOptions::jetstream_timeout: how long to wait for a PubAck.
+  std::chrono::milliseconds jetstream_timeout() const { return jetstream_timeout_; }
   // The largest message the server accepts, in bytes.
   std::int64_t max_payload() const { return natsConnection_GetMaxPayload(nc_); }
   // Sends everything buffered and waits for the server to have seen it.
   Status Flush(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
 
  private:
-  NatsConnection(std::string url, natsConnection* nc, jsCtx* js)
-      : url_(std::move(url)), nc_(nc), js_(js) {}
+  NatsConnection(std::string url, std::chrono::milliseconds jetstream_timeout, natsConnection* nc,
+                 jsCtx* js)
+      : url_(std::move(url)), jetstream_timeout_(jetstream_timeout), nc_(nc), js_(js) {}
 
   std::string url_;
+  std::chrono::milliseconds jetstream_timeout_;
   natsConnection* nc_ = nullptr;
   jsCtx* js_ = nullptr;
 };

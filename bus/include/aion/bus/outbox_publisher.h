@@ -16,23 +16,36 @@
 //   does not depend on the server's aion.wf mapping) with Nats-Msg-Id =
 //   row.key(); the addressee's ingress dedupes it by its request id too.
 //
-// JetStream publishes return Ok only after the PubAck, core ones after a
-// flush. Borrows the connection, which must
-// outlive it; called by the engine's outbox thread (one at a time).
+// JetStream publishes count only after the PubAck, core ones after a flush.
+// PublishBatch sends the JetStream rows of a batch without waiting for each
+// PubAck (at most 256 in flight), in waves: wave k holds the k-th row of
+// each workflow in the batch, so a workflow's row is sent only after its
+// earlier rows were acked. Cancel notes go in their wave, flushed at its end.
+// Borrows the connection, which must outlive it; called by the engine's
+// outbox thread (one call at a time).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
 
+#include "aion/bus/codec.h"
 #include "aion/bus/nats_connection.h"
 #include "aion/bus/subjects.h"
 #include "aion/engine/outbox_sink.h"
 
 namespace aion::bus {
 
+class JsAsyncPublisher;
+
 class NatsOutboxSink final : public OutboxSink {
  public:
   // `partitions` (>= 1): P of the streams (DESIGN §1), to address workflow messages.
   NatsOutboxSink(NatsConnection& conn, Subjects subjects, std::uint32_t partitions);
+  ~NatsOutboxSink() override;
 
   // Ok after the PubAck (also for a duplicate). kUnavailable: retry later.
   // A row that can never be published (unknown kind or event, invalid task
@@ -41,15 +54,38 @@ class NatsOutboxSink final : public OutboxSink {
   // so that it does not block the outbox forever.
   Status Publish(const OutboxRow& row) override;
 
+  // OutboxSink's contract. Each row goes out exactly as Publish sends it
+  // (subject, headers, Nats-Msg-Id, oversize handling); a failure of a row
+  // is kUnavailable, and rows sent after it in the same wave may already be
+  // stored (their republish is a duplicate).
+  std::size_t PublishBatch(const std::vector<OutboxRow>& rows, Status* error) override;
+
  private:
-  Status PublishLifecycle(const OutboxRow& row);
-  Status PublishTask(const OutboxRow& row);
-  Status PublishCancel(const OutboxRow& row);
-  Status PublishWorkflowMessage(const OutboxRow& row);
+  // What a row becomes on the wire; kDropped: it can never be published
+  // (already logged) and counts as done.
+  struct Outgoing {
+    enum class Via { kDropped, kJetStream, kCore } via = Via::kDropped;
+    std::string subject;
+    std::string data;
+    Headers headers;
+    std::string msg_id;  // Nats-Msg-Id (JetStream only)
+  };
+  Outgoing Prepare(const OutboxRow& row) const;
+  Outgoing PrepareLifecycle(const OutboxRow& row) const;
+  Outgoing PrepareTask(const OutboxRow& row) const;
+  Outgoing PrepareCancel(const OutboxRow& row) const;
+  Outgoing PrepareWorkflowMessage(const OutboxRow& row) const;
+  Status Send(const Outgoing& out);  // one row, waiting for its PubAck or flush
+
+  // Sends the rows `wave` names; marks those accepted; the rest go to `failed`.
+  void SendWave(const std::vector<Outgoing>& out, const std::vector<std::size_t>& wave,
+                std::vector<char>& accepted, std::map<std::size_t, Status>& failed);
+  Status EnsureAsync();
 
   NatsConnection& conn_;
   Subjects subjects_;
   std::uint32_t partitions_;
+  std::unique_ptr<JsAsyncPublisher> async_;  // created by the first PublishBatch
 };
 
 }  // namespace aion::bus

@@ -1,0 +1,148 @@
+// The outbox relay against OutboxSink::PublishBatch's contract: only the
+// leading rows a sink accepted are deleted, the rest is offered again from
+// the first refused row on, in key order. A fake sink, a MemoryStore, a
+// ManualClock: no NATS.
+#define BOOST_TEST_MODULE outbox_relay_test
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "aion/engine/engine.h"
+#include "aion/engine/memory_store.h"
+#include "aion/engine/outbox_sink.h"
+#include "support/wait.h"
+
+using namespace aion;
+using namespace std::chrono_literals;
+using aion::testing::WaitFor;
+
+namespace {
+
+Task<Json> Echo(Context&, Json input) { co_return input; }
+
+std::vector<std::string> Keys(const std::vector<OutboxRow>& rows, std::size_t from = 0) {
+  std::vector<std::string> keys;
+  for (std::size_t i = from; i < rows.size(); ++i) keys.push_back(rows[i].key());
+  return keys;
+}
+
+// Refuses everything until Open(); then accepts the scripted number of
+// leading rows per call (all once the script is used up). Records what it
+// was offered and what it accepted. Thread-safe.
+class ScriptedSink final : public OutboxSink {
+ public:
+  Status Publish(const OutboxRow&) override {
+    return Status(StatusCode::kInternal, "the relay must use PublishBatch");
+  }
+  std::size_t PublishBatch(const std::vector<OutboxRow>& rows, Status* error) override {
+    std::lock_guard<std::mutex> g(mu_);
+    std::size_t n = 0;
+    if (open_) {
+      offered_.push_back(Keys(rows));
+      n = rows.size();
+      if (!script_.empty()) {
+        n = std::min(n, script_.front());
+        script_.pop_front();
+      }
+      for (std::size_t i = 0; i < n; ++i) accepted_.push_back(rows[i].key());
+    }
+    if (n < rows.size()) *error = Status(StatusCode::kUnavailable, "scripted refusal");
+    return n;
+  }
+  void Open(std::deque<std::size_t> script) {
+    std::lock_guard<std::mutex> g(mu_);
+    script_ = std::move(script);
+    open_ = true;
+  }
+  std::vector<std::vector<std::string>> offered() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return offered_;
+  }
+  std::vector<std::string> accepted() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return accepted_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  bool open_ = false;                              // guarded by mu_
+  std::deque<std::size_t> script_;                 // guarded by mu_
+  std::vector<std::vector<std::string>> offered_;  // guarded by mu_
+  std::vector<std::string> accepted_;              // guarded by mu_
+};
+
+// Only Publish: the default PublishBatch. Fails the row keyed `bad`.
+class OneByOneSink final : public OutboxSink {
+ public:
+  explicit OneByOneSink(std::string bad) : bad_(std::move(bad)) {}
+  Status Publish(const OutboxRow& row) override {
+    if (row.key() == bad_) return Status(StatusCode::kUnavailable, "down");
+    published.push_back(row.key());
+    return Status::Ok();
+  }
+  std::vector<std::string> published;
+
+ private:
+  std::string bad_;
+};
+
+OutboxRow Row(const std::string& key) {
+  OutboxRow row;
+  row.set_key(key);
+  row.set_kind(OutboxRow::KIND_LIFECYCLE);
+  row.set_workflow_id(key.substr(0, key.find('/')));
+  return row;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(default_publish_batch_stops_at_the_first_error) {
+  OneByOneSink sink("b/2");
+  const std::vector<OutboxRow> rows = {Row("a/1"), Row("b/1"), Row("b/2"), Row("c/1")};
+  Status error;
+  BOOST_TEST(sink.PublishBatch(rows, &error) == 2u);
+  BOOST_TEST((error.code() == StatusCode::kUnavailable));
+  BOOST_TEST((sink.published == std::vector<std::string>{"a/1", "b/1"}));
+
+  Status untouched;
+  BOOST_TEST(sink.PublishBatch({Row("a/1")}, &untouched) == 1u);
+  BOOST_TEST(untouched.ok());
+}
+
+BOOST_AUTO_TEST_CASE(relay_deletes_exactly_the_accepted_leading_rows_and_retries_the_rest) {
+  MemoryStore store;
+  ManualClock clock;
+  WorkflowRegistry registry;
+  BOOST_REQUIRE(registry.workflow("echo", &Echo).ok());
+  ScriptedSink sink;
+  auto opened =
+      Engine::Open({.store = &store, .registry = &registry, .clock = &clock, .outbox = &sink});
+  BOOST_REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
+  auto engine = std::move(*opened);
+
+  for (const char* id : {"w-1", "w-2", "w-3"}) {
+    BOOST_REQUIRE(engine->Start(id, "echo", JsonPayload(Json{{"id", id}})).status.ok());
+    BOOST_REQUIRE(engine->AwaitResult(id, 20s).ok());
+  }
+  // Started and completed of each run, refused so far, all still in the outbox.
+  auto waiting = store.ReadOutbox("", 256);
+  BOOST_REQUIRE(waiting.ok());
+  BOOST_REQUIRE(waiting->size() == 6u);
+  const std::vector<std::string> all = Keys(*waiting);
+
+  sink.Open({2, 1});
+  BOOST_TEST(WaitFor([&] {
+    auto left = store.ReadOutbox("", 256);
+    return left.ok() && left->empty();
+  }));
+  const auto offered = sink.offered();
+  BOOST_REQUIRE(offered.size() == 3u);
+  BOOST_TEST(offered[0] == all);
+  BOOST_TEST(offered[1] == std::vector<std::string>(all.begin() + 2, all.end()));
+  BOOST_TEST(offered[2] == std::vector<std::string>(all.begin() + 3, all.end()));
+  BOOST_TEST(sink.accepted() == all);  // each row once, in key order
+  engine->Shutdown();
+}
