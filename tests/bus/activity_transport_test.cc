@@ -112,18 +112,9 @@ BOOST_AUTO_TEST_CASE(tasks_stream_is_a_work_queue_with_a_consumer_per_queue) {
   BOOST_TEST(StreamMessages(*conn, "AION_TASKS") == 0u);
 }
 
-std::unique_ptr<bus::NatsConnection> QuickConnect(NatsTestServer& server) {
-  bus::NatsConnectionOptions options;
-  options.url = server.url();
-  options.jetstream_timeout = 1s;
-  auto conn = bus::NatsConnection::Connect(options);
-  BOOST_REQUIRE(conn.ok());
-  return std::move(*conn);
-}
-
 BOOST_AUTO_TEST_CASE(outbox_sink_publishes_tasks_as_json_once_per_attempt) {
   NatsTestServer server;
-  auto conn = QuickConnect(server);
+  auto conn = server.Connect("aion-test", 1s);
   bus::Subjects subjects;
   BOOST_REQUIRE(bus::EnsureStreams(*conn, subjects, {}).ok());
   BOOST_REQUIRE(bus::EnsureTaskConsumer(*conn, subjects, "payments").ok());

@@ -270,18 +270,9 @@ std::string LastMsgId(bus::NatsConnection& conn, const char* stream, const std::
   return natsMsgHeader_Get(stored.get(), "Nats-Msg-Id", &id) == NATS_OK ? id : "<no msg id>";
 }
 
-std::unique_ptr<bus::NatsConnection> ConnectWithShortTimeout(const NatsTestServer& server) {
-  bus::NatsConnectionOptions options;
-  options.url = server.url();
-  options.jetstream_timeout = 1s;
-  auto connected = bus::NatsConnection::Connect(options);
-  BOOST_REQUIRE(connected.ok());
-  return std::move(*connected);
-}
-
 BOOST_AUTO_TEST_CASE(outbox_sink_batch_of_mixed_rows_lands_once_per_row_key) {
   NatsTestServer server;
-  auto conn = ConnectWithShortTimeout(server);
+  auto conn = server.Connect("aion-test", 1s);
   bus::Subjects subjects;
   BOOST_REQUIRE(bus::EnsureStreams(*conn, subjects, {}).ok());
   bus::NatsOutboxSink sink(*conn, subjects, 16);
@@ -324,7 +315,7 @@ BOOST_AUTO_TEST_CASE(outbox_sink_batch_of_mixed_rows_lands_once_per_row_key) {
 
 BOOST_AUTO_TEST_CASE(outbox_sink_batch_stops_at_the_first_refused_row_and_the_rest_goes_later) {
   NatsTestServer server;
-  auto conn = ConnectWithShortTimeout(server);
+  auto conn = server.Connect("aion-test", 1s);
   bus::Subjects subjects;
   BOOST_REQUIRE(bus::EnsureStreams(*conn, subjects, {}).ok());
   bus::NatsOutboxSink sink(*conn, subjects, 16);
@@ -349,7 +340,7 @@ BOOST_AUTO_TEST_CASE(outbox_sink_batch_stops_at_the_first_refused_row_and_the_re
 
 BOOST_AUTO_TEST_CASE(outbox_sink_batch_while_the_server_is_down_accepts_nothing_then_all_once) {
   NatsTestServer server;
-  auto conn = ConnectWithShortTimeout(server);
+  auto conn = server.Connect("aion-test", 1s);
   bus::Subjects subjects;
   BOOST_REQUIRE(bus::EnsureStreams(*conn, subjects, {}).ok());
   bus::NatsOutboxSink sink(*conn, subjects, 16);

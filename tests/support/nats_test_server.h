@@ -35,10 +35,15 @@ class NatsTestServer {
   const std::string& url() const { return server_->url(); }
   const std::filesystem::path& dir() const { return dir_.path(); }
 
-  std::unique_ptr<bus::NatsConnection> Connect(std::string name = "aion-test") const {
+  // `jetstream_timeout` 0 keeps the default; tests of outages shorten it so a
+  // publish to a stopped server fails fast.
+  std::unique_ptr<bus::NatsConnection> Connect(
+      std::string name = "aion-test",
+      std::chrono::milliseconds jetstream_timeout = std::chrono::milliseconds(0)) const {
     bus::NatsConnectionOptions options;
     options.url = server_->url();
     options.name = std::move(name);
+    if (jetstream_timeout.count() > 0) options.jetstream_timeout = jetstream_timeout;
     auto conn = bus::NatsConnection::Connect(options);
     if (!conn.ok()) throw std::runtime_error(conn.status().ToString());
     return std::move(*conn);
