@@ -7,6 +7,7 @@
 #include "aion/engine/engine.h"
 #include "aion/engine/history.h"
 #include "aion/engine/memory_store.h"
+#include "event_names.h"
 #include "support/wait.h"
 
 using namespace aion;
@@ -82,18 +83,10 @@ struct Fixture {
   }
 
   std::vector<std::string> Events(const std::string& id) {
-    auto history = engine->History(id);
-    BOOST_REQUIRE(history.ok());
-    std::vector<std::string> out;
-    for (const auto& e : *history) out.push_back(DescribeEvent(e));
-    return out;
+    return aion::testing::EventNames(*engine, id);
   }
-
   bool Has(const std::string& id, const std::string& event) {
-    for (const auto& e : Events(id)) {
-      if (e == event) return true;
-    }
-    return false;
+    return aion::testing::HasEvent(*engine, id, event);
   }
 
   MemoryStore store;
