@@ -270,12 +270,17 @@ std::string LastMsgId(bus::NatsConnection& conn, const char* stream, const std::
   return natsMsgHeader_Get(stored.get(), "Nats-Msg-Id", &id) == NATS_OK ? id : "<no msg id>";
 }
 
-BOOST_AUTO_TEST_CASE(outbox_sink_batch_of_mixed_rows_lands_once_per_row_key) {
+// A real server, a connection that gives up on a PubAck after 1 s, the
+// streams, and a sink of 16 partitions over them.
+struct SinkFixture {
+  SinkFixture() { BOOST_REQUIRE(bus::EnsureStreams(*conn, subjects, {}).ok()); }
   NatsTestServer server;
-  auto conn = server.Connect("aion-test", 1s);
+  std::unique_ptr<bus::NatsConnection> conn = server.Connect("aion-test", 1s);
   bus::Subjects subjects;
-  BOOST_REQUIRE(bus::EnsureStreams(*conn, subjects, {}).ok());
-  bus::NatsOutboxSink sink(*conn, subjects, 16);
+  bus::NatsOutboxSink sink{*conn, subjects, 16};
+};
+
+BOOST_FIXTURE_TEST_CASE(outbox_sink_batch_of_mixed_rows_lands_once_per_row_key, SinkFixture) {
   NatsCollector cancels(*conn, "aion.task.q1.cancel");
 
   const OutboxRow start = WorkflowMessageRow(records::WorkflowMessageRow::KIND_START);
@@ -313,12 +318,8 @@ BOOST_AUTO_TEST_CASE(outbox_sink_batch_of_mixed_rows_lands_once_per_row_key) {
   BOOST_TEST(StreamMessages(*conn, "AION_IN") == 1u);
 }
 
-BOOST_AUTO_TEST_CASE(outbox_sink_batch_stops_at_the_first_refused_row_and_the_rest_goes_later) {
-  NatsTestServer server;
-  auto conn = server.Connect("aion-test", 1s);
-  bus::Subjects subjects;
-  BOOST_REQUIRE(bus::EnsureStreams(*conn, subjects, {}).ok());
-  bus::NatsOutboxSink sink(*conn, subjects, 16);
+BOOST_FIXTURE_TEST_CASE(outbox_sink_batch_stops_at_the_first_refused_row_and_the_rest_goes_later,
+                        SinkFixture) {
   jsErrCode jerr = static_cast<jsErrCode>(0);
   BOOST_REQUIRE(js_DeleteStream(conn->js(), "AION_TASKS", nullptr, &jerr) == NATS_OK);
 
@@ -338,12 +339,8 @@ BOOST_AUTO_TEST_CASE(outbox_sink_batch_stops_at_the_first_refused_row_and_the_re
   BOOST_TEST(StreamMessages(*conn, "AION_EVENTS") == 2u);  // c-2 was sent twice, stored once
 }
 
-BOOST_AUTO_TEST_CASE(outbox_sink_batch_while_the_server_is_down_accepts_nothing_then_all_once) {
-  NatsTestServer server;
-  auto conn = server.Connect("aion-test", 1s);
-  bus::Subjects subjects;
-  BOOST_REQUIRE(bus::EnsureStreams(*conn, subjects, {}).ok());
-  bus::NatsOutboxSink sink(*conn, subjects, 16);
+BOOST_FIXTURE_TEST_CASE(outbox_sink_batch_while_the_server_is_down_accepts_nothing_then_all_once,
+                        SinkFixture) {
   const std::vector<OutboxRow> first = {StartedRow("d-1"), CompletedRow("d-1")};
   Status error;
   BOOST_TEST(sink.PublishBatch(first, &error) == first.size());
