@@ -13,7 +13,7 @@ namespace aion::bus {
 namespace {
 constexpr std::int64_t kHeaderRoom = 1024;  // the Nats-Msg-Id header and protocol overhead
 constexpr std::size_t kMaxFailureBytes = 4096;
-constexpr int kMaxInFlight = 256;  // JetStream publishes awaiting a PubAck (the relay reads 256)
+constexpr int kMaxInFlight = 2048;  // JetStream publishes awaiting a PubAck (the relay reads 2048)
 
 // Wave k: the indexes of the k-th row of each workflow in `rows`, in order.
 std::vector<std::vector<std::size_t>> Waves(const std::vector<OutboxRow>& rows) {

@@ -4,10 +4,17 @@
 
 #include <algorithm>
 #include <future>
+#include <utility>
 
 namespace aion {
 namespace {
-constexpr std::size_t kRelayBatch = 256;
+// Rows per round: large rounds amortise the PubAck round trips and the
+// deletion commit (bench_noop: 256 → 2048 rows took 6,600 → 14,400 runs/s).
+constexpr std::size_t kRelayBatch = 2048;
+// Rounds published whose deletion has not committed yet. More than the
+// writer defers (Writer::kMaxDeferredDeletions), so a quiet writer never
+// stalls the relay.
+constexpr int kMaxDeletesInFlight = 16;
 }  // namespace
 
 OutboxRelay::OutboxRelay(const EngineOptions& options, Writer* writer)
@@ -28,6 +35,9 @@ void OutboxRelay::Stop() {
     cv_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
+  // The deletion callbacks refer to this relay.
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return deletions_in_flight_ == 0; });
 }
 
 bool OutboxRelay::Wait(std::chrono::milliseconds timeout) {
@@ -39,10 +49,23 @@ bool OutboxRelay::Wait(std::chrono::milliseconds timeout) {
 
 void OutboxRelay::Loop() {
   // Real time on purpose: this paces retries of a broker, not workflow time.
-  while (Wait(std::chrono::seconds(5))) {
-    while (RelayOnce()) {
+  constexpr auto kIdle = std::chrono::milliseconds(5000);
+  constexpr auto kFirstRetry = std::chrono::milliseconds(100);
+  constexpr auto kLastRetry = std::chrono::milliseconds(1000);
+  auto wait = kIdle;
+  auto retry = kFirstRetry;
+  while (Wait(wait)) {
+    Round round;
+    while ((round = RelayOnce()) == Round::kMore) {
       std::lock_guard<std::mutex> g(mu_);
       if (stopping_) return;
+    }
+    if (round == Round::kRefused) {
+      wait = retry;  // a nudge still retries at once
+      retry = std::min(retry * 2, kLastRetry);
+    } else {
+      wait = kIdle;
+      retry = kFirstRetry;
     }
   }
 }
@@ -92,24 +115,71 @@ std::vector<std::string> OutboxRelay::DeliverLocally(const std::vector<OutboxRow
   return delivered;
 }
 
-bool OutboxRelay::RelayOnce() {
-  auto rows = options_.store->ReadOutbox("", kRelayBatch);
+Result<std::vector<OutboxRow>> OutboxRelay::ReadNew(bool* wrapped) {
+  {
+    // Deletions reported before this read began are visible to it: their
+    // rows are gone, so they need no skipping any more.
+    std::lock_guard<std::mutex> g(mu_);
+    for (const std::string& key : deletion_done_) awaiting_deletion_.erase(key);
+    deletion_done_.clear();
+  }
+  auto rows = options_.store->ReadOutbox(cursor_, kRelayBatch);
+  if (!rows.ok()) return rows.status();
+  *wrapped = rows->size() < kRelayBatch;
+  cursor_ = *wrapped ? std::string() : rows->back().key();
+  std::lock_guard<std::mutex> g(mu_);
+  std::erase_if(*rows, [&](const OutboxRow& r) { return awaiting_deletion_.contains(r.key()); });
+  return rows;
+}
+
+bool OutboxRelay::TakeDeletionFailure() {
+  std::lock_guard<std::mutex> g(mu_);
+  return std::exchange(deletion_failed_, false);
+}
+
+void OutboxRelay::SubmitDeletion(std::vector<std::string> keys) {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return deletions_in_flight_ < kMaxDeletesInFlight; });
+    ++deletions_in_flight_;
+    awaiting_deletion_.insert(keys.begin(), keys.end());
+  }
+  writer_->SubmitOutboxPublished(keys, [this, keys](Status s) {
+    // Failed or not, the keys leave the skip set: a row whose deletion failed
+    // is still in the outbox and is published again (at-least-once).
+    if (!s.ok()) spdlog::warn("outbox: deleting published rows failed: {}", s.ToString());
+    std::lock_guard<std::mutex> g(mu_);
+    if (!s.ok()) {
+      deletion_failed_ = true;
+      nudged_ = true;  // wake the relay to back off and republish
+    }
+    deletion_done_.insert(deletion_done_.end(), keys.begin(), keys.end());
+    --deletions_in_flight_;
+    cv_.notify_all();
+  });
+}
+
+OutboxRelay::Round OutboxRelay::RelayOnce() {
+  // The store refused a deletion: do not spin republishing those rows.
+  if (TakeDeletionFailure()) return Round::kRefused;
+  bool wrapped = false;
+  auto rows = ReadNew(&wrapped);
   if (!rows.ok()) {
     spdlog::warn("outbox: cannot read: {}", rows.status().ToString());
-    return false;
+    return Round::kRefused;
   }
-  if (rows->empty()) return false;
+  // Everything read awaits deletion: read on, unless the end was reached.
+  if (rows->empty()) return wrapped ? Round::kIdle : Round::kMore;
   std::vector<std::string> published =
       options_.outbox != nullptr ? Publish(*rows) : DeliverLocally(*rows);
-  if (published.empty()) {
-    Wait(std::chrono::milliseconds(200));  // back off before retrying the broker
-    return false;
+  const bool refused = published.size() < rows->size();
+  if (!published.empty()) SubmitDeletion(std::move(published));
+  if (refused) {
+    // Start over from the first row: the refused ones go out again in key order.
+    cursor_.clear();
+    return Round::kRefused;
   }
-  std::promise<Status> deleted;
-  auto result = deleted.get_future();
-  writer_->SubmitOutboxPublished(std::move(published),
-                                 [&deleted](Status s) { deleted.set_value(s); });
-  return result.get().ok();
+  return Round::kMore;
 }
 
 }  // namespace aion

@@ -3,9 +3,12 @@
 // the first refused row on, in key order. A fake sink, a MemoryStore, a
 // ManualClock: no NATS.
 #define BOOST_TEST_MODULE outbox_relay_test
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <deque>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -13,6 +16,7 @@
 #include "aion/engine/engine.h"
 #include "aion/engine/memory_store.h"
 #include "aion/engine/outbox_sink.h"
+#include "support/fault_injection_store.h"
 #include "support/wait.h"
 
 using namespace aion;
@@ -144,5 +148,81 @@ BOOST_AUTO_TEST_CASE(relay_deletes_exactly_the_accepted_leading_rows_and_retries
   BOOST_TEST(offered[1] == std::vector<std::string>(all.begin() + 2, all.end()));
   BOOST_TEST(offered[2] == std::vector<std::string>(all.begin() + 3, all.end()));
   BOOST_TEST(sink.accepted() == all);  // each row once, in key order
+  engine->Shutdown();
+}
+
+namespace {
+
+// An engine over a MemoryStore behind a FaultInjectionStore, publishing to
+// a ScriptedSink, with three finished `echo` runs (six outbox rows).
+struct RelayFixture {
+  RelayFixture() { BOOST_REQUIRE(registry.workflow("echo", &Echo).ok()); }
+  void StartThree() {
+    auto opened =
+        Engine::Open({.store = &faulty, .registry = &registry, .clock = &clock, .outbox = &sink});
+    BOOST_REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
+    engine = std::move(*opened);
+    for (const char* id : {"w-1", "w-2", "w-3"}) {
+      BOOST_REQUIRE(engine->Start(id, "echo", JsonPayload(Json{{"id", id}})).status.ok());
+      BOOST_REQUIRE(engine->AwaitResult(id, 20s).ok());
+    }
+  }
+  bool OutboxEmpty() {
+    auto left = store.ReadOutbox("", 256);
+    return left.ok() && left->empty();
+  }
+  static bool OnlyDeletes(const WriteBatch& b) {
+    return !b.outbox_deletes.empty() && b.appends.empty() && b.outbox_puts.empty();
+  }
+
+  MemoryStore store;
+  aion::testing::FaultInjectionStore faulty{&store};
+  ManualClock clock;
+  WorkflowRegistry registry;
+  ScriptedSink sink;
+  std::unique_ptr<Engine> engine;
+};
+
+}  // namespace
+
+// The relay publishes on while a round's deletion is not committed yet, but
+// never offers a row again that awaits its deletion.
+BOOST_FIXTURE_TEST_CASE(rows_awaiting_deletion_are_not_published_again, RelayFixture) {
+  StartThree();  // the sink refuses: all six rows wait
+  // Deletions fail transiently: the writer holds and retries them (and takes
+  // no other work meanwhile, so the runs were started first).
+  faulty.RefuseBatchesWhere(&OnlyDeletes, Status(StatusCode::kUnavailable, "disk busy"));
+  sink.Open({});
+  BOOST_TEST(WaitFor([&] { return sink.accepted().size() >= 6u; }));
+  BOOST_TEST(WaitFor([&] { return faulty.failed_commits() >= 3; }));
+  BOOST_TEST(!OutboxEmpty());
+  faulty.RefuseBatchesWhere(nullptr, Status::Ok());
+  BOOST_TEST(WaitFor([&] { return OutboxEmpty(); }));
+  auto accepted = sink.accepted();
+  std::sort(accepted.begin(), accepted.end());
+  BOOST_TEST(accepted.size() == 6u);  // each row once
+  BOOST_TEST((std::adjacent_find(accepted.begin(), accepted.end()) == accepted.end()));
+  engine->Shutdown();
+}
+
+// A deletion refused for good leaves the rows in the outbox: they are
+// published again (at-least-once), and deleted once the store takes it.
+BOOST_FIXTURE_TEST_CASE(rows_whose_deletion_failed_are_published_again, RelayFixture) {
+  StartThree();  // the sink refuses: all six rows wait
+  faulty.RefuseBatchesWhere(&OnlyDeletes, Status(StatusCode::kInvalidArgument, "refused"));
+  sink.Open({});
+  BOOST_TEST(WaitFor([&] { return sink.accepted().size() >= 12u; }));
+  faulty.RefuseBatchesWhere(nullptr, Status::Ok());
+  // A new commit nudges the relay out of its backoff.
+  BOOST_REQUIRE(engine->Start("w-4", "echo", JsonPayload(Json{{"id", 4}})).status.ok());
+  BOOST_TEST(WaitFor([&] { return OutboxEmpty(); }));
+  std::map<std::string, int> times;
+  for (const std::string& key : sink.accepted()) ++times[key];
+  for (const char* id : {"w-1", "w-2", "w-3"}) {
+    for (const char* seq : {"/00000000000000000001", "/00000000000000000002"}) {
+      const std::string key = std::string(id) + seq;
+      BOOST_TEST(times[key] >= 2, key << " published " << times[key] << " times");
+    }
+  }
   engine->Shutdown();
 }
