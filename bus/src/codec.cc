@@ -9,6 +9,7 @@
 
 #include "aion/engine/history.h"
 #include "aion/engine/ids.h"
+#include "aion/engine/outbox_sink.h"
 
 namespace aion::bus {
 namespace {
@@ -775,7 +776,8 @@ namespace {
 // becomes a subject token, the ids a Nats-Msg-Id.
 Status CheckTaskRow(const OutboxRow& row, OutboxRow::Kind kind, std::string_view what) {
   if (row.kind() != kind) {
-    return InvalidArgument("outbox row '" + row.key() + "' is not " + std::string(what) + " row");
+    return InvalidArgument("outbox row '" + OutboxMsgId(row) + "' is not " + std::string(what) +
+                           " row");
   }
   const records::ActivityTaskRow& t = row.task();
   Status s = ValidateWorkflowId(row.workflow_id());
@@ -783,7 +785,7 @@ Status CheckTaskRow(const OutboxRow& row, OutboxRow::Kind kind, std::string_view
   if (s.ok()) s = CheckToken("activity_id", t.activity_id(), kMaxActivityIdBytes);
   if (s.ok()) s = CheckToken("run_id", t.run_id(), kMaxActivityIdBytes);
   if (s.ok()) s = CheckAttempt(t.attempt());
-  if (!s.ok()) return InvalidArgument("outbox row '" + row.key() + "': " + s.message());
+  if (!s.ok()) return InvalidArgument("outbox row '" + OutboxMsgId(row) + "': " + s.message());
   return Status::Ok();
 }
 }  // namespace
@@ -903,22 +905,23 @@ Result<WorkflowMessage> EncodeWorkflowMessage(const records::WorkflowMessageRow&
 
 Result<WorkflowMessage> WorkflowMessageFromRow(const OutboxRow& row) {
   if (row.kind() != OutboxRow::KIND_WORKFLOW_MESSAGE) {
-    return InvalidArgument("outbox row '" + row.key() + "' is not a workflow message row");
+    return InvalidArgument("outbox row '" + OutboxMsgId(row) + "' is not a workflow message row");
   }
-  // The key is the Nats-Msg-Id; the addressee's codec refuses longer ones.
-  const Status key = CheckRequiredText("key", row.key(), kMaxMsgIdBytes);
+  // The msg id is the Nats-Msg-Id; the addressee's codec refuses longer ones.
+  const Status key = CheckRequiredText("msg id", OutboxMsgId(row), kMaxMsgIdBytes);
   auto message = key.ok() ? EncodeWorkflowMessage(row.message()) : Result<WorkflowMessage>(key);
   if (!message.ok()) {
-    return InvalidArgument("outbox row '" + SanitizeUtf8(row.key().substr(0, kMaxMsgIdBytes)) +
+    return InvalidArgument("outbox row '" +
+                           SanitizeUtf8(OutboxMsgId(row).substr(0, kMaxMsgIdBytes)) +
                            "': " + message.status().message());
   }
-  message->msg_id = row.key();
+  message->msg_id = OutboxMsgId(row);
   return message;
 }
 
 Result<LifecycleMessage> LifecycleFromRow(const OutboxRow& row, const Subjects& subjects) {
   if (row.kind() != OutboxRow::KIND_LIFECYCLE) {
-    return InvalidArgument("outbox row '" + row.key() + "' is not a lifecycle row");
+    return InvalidArgument("outbox row '" + OutboxMsgId(row) + "' is not a lifecycle row");
   }
   const HistoryEvent& e = row.event();
   wire::LifecycleEvent event;
@@ -958,7 +961,7 @@ Result<LifecycleMessage> LifecycleFromRow(const OutboxRow& row, const Subjects& 
       event.set_next_run_id(e.workflow_continued_as_new().new_run_id());
       break;
     default:
-      return InvalidArgument("outbox row '" + row.key() + "' holds event seq " +
+      return InvalidArgument("outbox row '" + OutboxMsgId(row) + "' holds event seq " +
                              std::to_string(e.seq()) + " which is not a lifecycle event");
   }
   std::string subject = subjects.Event(row.workflow_type(), row.workflow_id(), event.event());

@@ -124,7 +124,7 @@ NatsOutboxSink::Outgoing NatsOutboxSink::Prepare(const OutboxRow& row) const {
     case OutboxRow::KIND_WORKFLOW_MESSAGE:
       return PrepareWorkflowMessage(row);
     default:
-      spdlog::error("dropping outbox row '{}' of unknown kind {}", row.key(),
+      spdlog::error("dropping outbox row '{}' of unknown kind {}", OutboxMsgId(row),
                     static_cast<int>(row.kind()));
       return {};
   }
@@ -149,7 +149,11 @@ NatsOutboxSink::Outgoing NatsOutboxSink::PrepareLifecycle(const OutboxRow& row) 
     message->event.set_payload_omitted(true);
     data = message->event.SerializeAsString();
   }
-  return {Outgoing::Via::kJetStream, std::move(message->subject), std::move(data), {}, row.key()};
+  return {Outgoing::Via::kJetStream,
+          std::move(message->subject),
+          std::move(data),
+          {},
+          OutboxMsgId(row)};
 }
 
 // JSON with every field, so an activity worker in any language needs only a
@@ -203,8 +207,8 @@ NatsOutboxSink::Outgoing NatsOutboxSink::PrepareWorkflowMessage(const OutboxRow&
     spdlog::error(
         "dropping workflow message: outbox row '{}' ({} for workflow {}) is {} bytes, more than "
         "the server's max_payload of {}",
-        row.key(), IngressKindName(message->kind), message->workflow_id, message->data.size(),
-        conn_.max_payload());
+        OutboxMsgId(row), IngressKindName(message->kind), message->workflow_id,
+        message->data.size(), conn_.max_payload());
     return {};
   }
   return {Outgoing::Via::kJetStream,

@@ -75,7 +75,7 @@ std::vector<std::string> OutboxRelay::Publish(const std::vector<OutboxRow>& rows
   const std::size_t accepted = std::min(options_.outbox->PublishBatch(rows, &error), rows.size());
   if (accepted < rows.size()) {
     // Keep order: rows[accepted] and the ones after it wait for the next round.
-    spdlog::warn("outbox: publish of {} failed, will retry: {}", rows[accepted].key(),
+    spdlog::warn("outbox: publish of {} failed, will retry: {}", OutboxMsgId(rows[accepted]),
                  error.ToString());
   }
   std::vector<std::string> published;
@@ -108,14 +108,14 @@ std::vector<std::string> OutboxRelay::DeliverLocally(const std::vector<OutboxRow
       if (s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kResourceExhausted) {
         break;  // not recorded: keep this row and the ones after it
       }
-      if (!s.ok()) spdlog::warn("outbox: {} was refused: {}", row.key(), s.ToString());
+      if (!s.ok()) spdlog::warn("outbox: {} was refused: {}", OutboxMsgId(row), s.ToString());
     }
     delivered.push_back(row.key());
   }
   return delivered;
 }
 
-Result<std::vector<OutboxRow>> OutboxRelay::ReadNew(bool* wrapped) {
+Result<std::vector<OutboxRow>> OutboxRelay::ReadNew(bool* more) {
   {
     // Deletions reported before this read began are visible to it: their
     // rows are gone, so they need no skipping any more.
@@ -125,8 +125,8 @@ Result<std::vector<OutboxRow>> OutboxRelay::ReadNew(bool* wrapped) {
   }
   auto rows = options_.store->ReadOutbox(cursor_, kRelayBatch);
   if (!rows.ok()) return rows.status();
-  *wrapped = rows->size() < kRelayBatch;
-  cursor_ = *wrapped ? std::string() : rows->back().key();
+  *more = rows->size() == kRelayBatch;
+  if (!rows->empty()) cursor_ = rows->back().key();
   std::lock_guard<std::mutex> g(mu_);
   std::erase_if(*rows, [&](const OutboxRow& r) { return awaiting_deletion_.contains(r.key()); });
   return rows;
@@ -160,22 +160,26 @@ void OutboxRelay::SubmitDeletion(std::vector<std::string> keys) {
 }
 
 OutboxRelay::Round OutboxRelay::RelayOnce() {
-  // The store refused a deletion: do not spin republishing those rows.
-  if (TakeDeletionFailure()) return Round::kRefused;
-  bool wrapped = false;
-  auto rows = ReadNew(&wrapped);
+  if (TakeDeletionFailure()) {
+    // Those rows are behind the cursor and still in the outbox: read them
+    // again, after a backoff so a refusing store is not spun on.
+    cursor_.clear();
+    return Round::kRefused;
+  }
+  bool more = false;
+  auto rows = ReadNew(&more);
   if (!rows.ok()) {
     spdlog::warn("outbox: cannot read: {}", rows.status().ToString());
     return Round::kRefused;
   }
-  // Everything read awaits deletion: read on, unless the end was reached.
-  if (rows->empty()) return wrapped ? Round::kIdle : Round::kMore;
+  if (rows->empty()) return more ? Round::kMore : Round::kIdle;
   std::vector<std::string> published =
       options_.outbox != nullptr ? Publish(*rows) : DeliverLocally(*rows);
   const bool refused = published.size() < rows->size();
   if (!published.empty()) SubmitDeletion(std::move(published));
   if (refused) {
-    // Start over from the first row: the refused ones go out again in key order.
+    // Start over: the refused rows go out again in key order (the published
+    // ones are skipped until their deletion is seen).
     cursor_.clear();
     return Round::kRefused;
   }

@@ -3,12 +3,13 @@
 // republishes the row with the same key, which receivers dedupe. Without a
 // sink, rows addressed to workflows are delivered to this engine.
 //
-// The relay does not wait for a round's deletion to commit before the next
-// round: the deletion rides with the writer's next group commit while the
-// relay publishes on (at most kMaxDeletesInFlight rounds await deletion).
-// Rows published but not yet deleted are remembered and skipped, so each is
-// published once unless a deletion fails. One thread; Nudge() may be called
-// from any thread.
+// Keys are commit positions, so the relay reads on after the last key it
+// published (cursor_) and never waits for a round's deletion: the deletion
+// rides with the writer's next group commit (at most kMaxDeletesInFlight
+// rounds await it). After a refusal the relay reads from the start again,
+// skipping the rows it published whose deletion is still pending, so each
+// row is published once unless a publish or deletion fails. One thread;
+// Nudge() may be called from any thread.
 #pragma once
 
 #include <condition_variable>
@@ -42,8 +43,8 @@ class OutboxRelay {
   // Publishes one round of rows and hands their deletion to the writer.
   Round RelayOnce();
   // Reads the next rows after cursor_, leaving out those awaiting deletion.
-  // `wrapped` is set when the read reached the end of the outbox.
-  Result<std::vector<OutboxRow>> ReadNew(bool* wrapped);
+  // `more` is set when the read stopped at its limit, not at the end.
+  Result<std::vector<OutboxRow>> ReadNew(bool* more);
   // The keys of the leading `rows` the sink accepted (OutboxSink::PublishBatch).
   std::vector<std::string> Publish(const std::vector<OutboxRow>& rows);
   // Without a sink: messages to workflows go to this engine's writer, other
@@ -58,7 +59,7 @@ class OutboxRelay {
 
   const EngineOptions options_;
   Writer* writer_;
-  std::string cursor_;  // relay thread only: the next read starts after it
+  std::string cursor_;  // relay thread only: the next read starts after it ("": the start)
   std::mutex mu_;
   std::condition_variable cv_;
   bool nudged_ = true;     // guarded by mu_; starts true to republish after a crash

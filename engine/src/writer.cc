@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -13,6 +15,40 @@
 
 namespace aion {
 namespace {
+
+std::string OutboxPositionKey(std::uint64_t position) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(position));
+  return buf;
+}
+
+// The position after the last row in the outbox (0 if it is empty). Rows keyed
+// otherwise (not 20 digits) are not positions and are skipped.
+std::uint64_t NextOutboxPosition(Store& store) {
+  std::uint64_t next = 0;
+  std::string after;
+  while (true) {
+    auto page = store.ReadOutbox(after, 1024);
+    if (!page.ok()) {
+      // Unknown end: start far above any position counted from 0 so far
+      // (wall-clock microseconds x 1024), so new rows still sort last.
+      spdlog::warn("writer: cannot read the outbox: {}", page.status().ToString());
+      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::system_clock::now().time_since_epoch());
+      return std::max<std::uint64_t>(next, static_cast<std::uint64_t>(us.count()) * 1024);
+    }
+    if (page->empty()) return next;
+    for (const OutboxRow& row : *page) {
+      const std::string& k = row.key();
+      if (k.size() == 20 &&
+          std::all_of(k.begin(), k.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        next = std::max<std::uint64_t>(next, std::stoull(k) + 1);
+      }
+    }
+    if (page->size() < 1024) return next;
+    after = page->back().key();
+  }
+}
 
 std::string OutboxKey(const std::string& workflow_id, std::uint64_t seq) {
   char buf[24];
@@ -215,28 +251,32 @@ class Writer::BatchBuilder {
     batch_.outbox_deletes.insert(batch_.outbox_deletes.end(), keys.begin(), keys.end());
   }
 
+  // Moves the staged appends into the batch: call once, after all items.
   WriteBatch& batch() {
-    batch_.appends.clear();
     for (auto& [id, st] : staged_) {
       if (!st.touched) continue;
       AppendOp op;
       op.workflow_id = id;
       op.expected_head = st.base_head;
-      op.events = st.events;
-      op.record = st.rec;
+      op.events = std::move(st.events);
+      op.record = std::move(st.rec);
       batch_.appends.push_back(std::move(op));
     }
     return batch_;
   }
 
-  // The commit succeeded: staged records become the writer's truth.
+  // The commit succeeded: the committed records become the writer's truth.
   CommitEffects Publish() {
     for (auto& [id, st] : staged_) {
-      if (!st.touched) continue;
-      if (st.rec.status() == records::WORKFLOW_STATUS_RUNNING) {
-        w_.records_[id] = st.rec;
+      // Staged, not committed: its record was moved out of the cache (and
+      // may hold uncommitted changes); the next batch reads it from the store.
+      if (!st.touched) w_.records_.erase(id);
+    }
+    for (AppendOp& op : batch_.appends) {
+      if (op.record.status() == records::WORKFLOW_STATUS_RUNNING) {
+        w_.records_[op.workflow_id] = std::move(op.record);
       } else {
-        w_.records_.erase(id);  // closed workflows are re-read on demand
+        w_.records_.erase(op.workflow_id);  // closed workflows are re-read on demand
       }
     }
     effects_.timers_added = !batch_.timer_puts.empty();
@@ -274,7 +314,8 @@ class Writer::BatchBuilder {
       Staged st;
       auto cached = w_.records_.find(id);
       if (cached != w_.records_.end()) {
-        st.rec = cached->second;
+        // Moved, not copied: Publish puts it back, Discard drops the entry.
+        st.rec = std::move(cached->second);
         st.exists = true;
       } else {
         auto loaded = w_.options_.store->GetWorkflow(id);
@@ -790,8 +831,12 @@ class Writer::BatchBuilder {
     parent->set_workflow_id(st.rec.workflow_id());
     parent->set_run_id(st.rec.run_id());
     parent->set_child_ref(child.child_ref());
-    m.set_request_id(ChildRequestId(*parent) +
-                     (kind == records::WorkflowMessageRow::KIND_START ? "" : ":" + KindName(kind)));
+    std::string request_id = ChildRequestId(*parent);
+    if (kind != records::WorkflowMessageRow::KIND_START) {
+      request_id += ':';
+      request_id += KindName(kind);
+    }
+    m.set_request_id(std::move(request_id));
     return m;
   }
 
@@ -805,13 +850,13 @@ class Writer::BatchBuilder {
     return kind == records::WorkflowMessageRow::KIND_CANCEL ? "cancel" : "terminate";
   }
 
-  void AddMessage(std::string key, records::WorkflowMessageRow message) {
+  void AddMessage(std::string msg_id, records::WorkflowMessageRow message) {
     OutboxRow row;
-    row.set_key(std::move(key));
+    row.set_msg_id(std::move(msg_id));
     row.set_kind(OutboxRow::KIND_WORKFLOW_MESSAGE);
     row.set_workflow_id(message.workflow_id());
     *row.mutable_message() = std::move(message);
-    batch_.outbox_puts.push_back(std::move(row));
+    PutOutbox(std::move(row));
   }
 
   static records::PendingChild* FindChild(WorkflowRecord& rec, const std::string& ref) {
@@ -1049,12 +1094,12 @@ class Writer::BatchBuilder {
   void AddTaskRow(const Staged& st, std::uint64_t seq, records::OutboxRow::Kind kind,
                   records::ActivityTaskRow task) {
     OutboxRow row;
-    row.set_key(OutboxKey(st.rec.workflow_id(), seq));
+    row.set_msg_id(OutboxKey(st.rec.workflow_id(), seq));
     row.set_kind(kind);
     row.set_workflow_id(st.rec.workflow_id());
     row.set_workflow_type(st.rec.workflow_type());
     *row.mutable_task() = std::move(task);
-    batch_.outbox_puts.push_back(std::move(row));
+    PutOutbox(std::move(row));
   }
 
   // Removes the pending timer `timer_id` (only if it fires at `fire_at`, when
@@ -1092,11 +1137,19 @@ class Writer::BatchBuilder {
 
   void AddLifecycle(const Staged& st, std::uint64_t seq) {
     OutboxRow row;
-    row.set_key(OutboxKey(st.rec.workflow_id(), seq));
+    row.set_msg_id(OutboxKey(st.rec.workflow_id(), seq));
     row.set_kind(OutboxRow::KIND_LIFECYCLE);
     row.set_workflow_id(st.rec.workflow_id());
     row.set_workflow_type(st.rec.workflow_type());
     *row.mutable_event() = st.events.back();
+    PutOutbox(std::move(row));
+  }
+
+  // Keys rows by their position in commit order (batches commit one after
+  // another, and rows are staged in seq order), so reading the outbox in key
+  // order reads it in commit order. A discarded batch leaves a gap: harmless.
+  void PutOutbox(OutboxRow row) {
+    row.set_key(OutboxPositionKey(w_.next_outbox_position_++));
     batch_.outbox_puts.push_back(std::move(row));
   }
 
@@ -1110,7 +1163,10 @@ class Writer::BatchBuilder {
 };
 
 Writer::Writer(const EngineOptions& options, EffectsSink effects)
-    : options_(options), effects_(std::move(effects)), thread_([this] { Loop(); }) {}
+    : options_(options),
+      effects_(std::move(effects)),
+      next_outbox_position_(NextOutboxPosition(*options.store)),
+      thread_([this] { Loop(); }) {}
 
 Writer::~Writer() { Stop(); }
 
@@ -1140,7 +1196,12 @@ void Writer::Enqueue(Work work) {
   {
     std::lock_guard<std::mutex> g(mu_);
     if (!stopping_) {
-      queue_.push_back(std::move(work));
+      if (std::holds_alternative<OutboxWork>(work)) {
+        if (deferred_.empty()) deferred_since_ = std::chrono::steady_clock::now();
+        deferred_.push_back(std::move(work));
+      } else {
+        queue_.push_back(std::move(work));
+      }
       cv_.notify_one();
       return;
     }
@@ -1169,13 +1230,28 @@ void Writer::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void Writer::WaitForWork(std::unique_lock<std::mutex>& lock) {
+  while (!stopping_ && queue_.empty()) {
+    if (deferred_.empty()) {
+      cv_.wait(lock);
+    } else if (deferred_.size() >= kMaxDeferredDeletions ||
+               cv_.wait_until(lock, deferred_since_ + kDeletionDeferral) ==
+                   std::cv_status::timeout) {
+      return;
+    }
+  }
+}
+
 void Writer::Loop() {
   while (true) {
     std::deque<Work> items;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping and drained
+      WaitForWork(lock);
+      if (queue_.empty() && deferred_.empty()) return;  // stopping and drained
+      // Deletions of published outbox rows ride along with this commit.
+      std::move(deferred_.begin(), deferred_.end(), std::back_inserter(items));
+      deferred_.clear();
       const std::size_t n = std::min(queue_.size(), options_.max_batch_items);
       for (std::size_t i = 0; i < n; ++i) {
         items.push_back(std::move(queue_.front()));

@@ -5,11 +5,15 @@
 // (group commit) and only then runs the post-commit effects: ingress
 // callbacks (acks), markers to runs, close notifications. A commit that fails
 // transiently is retried unchanged with backoff; nothing is acknowledged
-// before it succeeds (invariants 2, 3, 10). Submit* may be called from any
-// thread; everything else runs on the writer thread.
+// before it succeeds (invariants 2, 3, 10). Deletions of published outbox
+// rows are the exception to "commit now": nobody waits on them, so they ride
+// along with the next commit (or go alone after a short deferral). Submit*
+// may be called from any thread; everything else runs on the writer thread.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -87,6 +91,9 @@ class Writer {
   class BatchBuilder;
 
   void Enqueue(Work work);
+  // Waits until there is work to commit now: queued work, stopping, or
+  // deferred deletions that waited long enough or piled up. Requires mu_.
+  void WaitForWork(std::unique_lock<std::mutex>& lock);
   void Loop();
   void HandleBatch(std::deque<Work> items);
   // Commits `item` on its own, and an ingress batch one message at a time.
@@ -97,11 +104,19 @@ class Writer {
   EffectsSink effects_;
   // Records of workflows as of the last successful commit. Writer thread only.
   std::unordered_map<std::string, WorkflowRecord> records_;
+  std::uint64_t next_outbox_position_;  // writer thread only: the next row's key
 
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Work> queue_;  // guarded by mu_
-  bool stopping_ = false;   // guarded by mu_
+  // Deletions of published outbox rows: nobody waits for them, so they wait
+  // to ride along with the next commit (saving a synced commit of their
+  // own) for at most kDeletionDeferral. Guarded by mu_.
+  static constexpr auto kDeletionDeferral = std::chrono::milliseconds(20);
+  static constexpr std::size_t kMaxDeferredDeletions = 8;
+  std::deque<Work> deferred_;
+  std::chrono::steady_clock::time_point deferred_since_;  // guarded by mu_
+  bool stopping_ = false;                                 // guarded by mu_
   std::thread thread_;
 };
 

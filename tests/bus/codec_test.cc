@@ -1236,7 +1236,7 @@ BOOST_AUTO_TEST_CASE(workflow_message_rows_decode_at_the_addressee_as_the_engine
       auto message = WorkflowMessageFromRow(row);
       BOOST_REQUIRE_MESSAGE(message.ok(), message.status().ToString());
       BOOST_TEST(message->workflow_id == row.message().workflow_id());
-      BOOST_TEST(message->msg_id == row.key());
+      BOOST_TEST(message->msg_id == row.msg_id());
       auto decoded = codec.DecodeIngress(Delivered(*message), 7, "99");
       BOOST_REQUIRE_MESSAGE(decoded.ok(), decoded.status().ToString());
       CheckSameIngress(*decoded, IngressOfWorkflowMessage(row.message()));
@@ -1459,8 +1459,8 @@ BOOST_AUTO_TEST_CASE(workflow_message_rows_that_cannot_be_sent_are_invalid_argum
   auto refused = [](OutboxRow row, const std::string& fragment) {
     auto message = WorkflowMessageFromRow(row);
     ExpectInvalid(message.status(), fragment);
-    if (!row.key().empty() && row.key().size() < 100) {
-      ExpectInvalid(message.status(), "outbox row '" + row.key() + "'");
+    if (!row.msg_id().empty() && row.msg_id().size() < 100) {
+      ExpectInvalid(message.status(), "outbox row '" + row.msg_id() + "'");
     }
   };
   OutboxRow lifecycle = WorkflowMessageRow(MsgRow::KIND_START);
@@ -1491,10 +1491,16 @@ BOOST_AUTO_TEST_CASE(workflow_message_rows_that_cannot_be_sent_are_invalid_argum
       row.mutable_message()->mutable_parent()->set_child_ref("\xff");
       refused(row, "parent.child_ref is not valid UTF-8");
       row = WorkflowMessageRow(kind);
+      row.clear_msg_id();
       row.clear_key();
-      refused(row, "key is empty");
-      row.set_key(std::string(kMaxMsgIdBytes + 1, 'k'));
-      refused(row, "key is 257 bytes");
+      refused(row, "msg id is empty");
+      row.set_msg_id(std::string(kMaxMsgIdBytes + 1, 'k'));
+      refused(row, "msg id is 257 bytes");
+      row.clear_msg_id();
+      row.set_key("00000000000000000042");  // without a msg id, the key is the id
+      auto keyed = WorkflowMessageFromRow(row);
+      BOOST_REQUIRE(keyed.ok());
+      BOOST_TEST(keyed->msg_id == row.key());
     }
   }
   OutboxRow untyped = WorkflowMessageRow(MsgRow::KIND_START);

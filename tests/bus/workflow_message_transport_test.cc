@@ -88,7 +88,7 @@ void CheckRoundTrip(std::uint32_t partitions) {
       const std::string subject = "aion.in." + std::to_string(PartitionOf(addressee, partitions)) +
                                   "." + addressee + "." + SubjectKind(kind);
       const bus::WireMessage stored = StoredInbox(*conn, subject);
-      BOOST_TEST(bus::HeaderValue(stored.headers, "Nats-Msg-Id") == row.key());
+      BOOST_TEST(bus::HeaderValue(stored.headers, "Nats-Msg-Id") == row.msg_id());
       auto decoded = codec.DecodeIngress(stored, 1, streams->in_epoch);
       BOOST_REQUIRE_MESSAGE(decoded.ok(), decoded.status().ToString());
       CheckSameIngress(*decoded, IngressOfWorkflowMessage(row.message()));

@@ -433,7 +433,7 @@ BOOST_AUTO_TEST_CASE(remote_activity_task_goes_out_and_its_result_comes_back) {
   auto tasks = h.WaitRows("rem", records::OutboxRow::KIND_ACTIVITY_TASK, 1);
   BOOST_REQUIRE_EQUAL(tasks.size(), 1u);
   const OutboxRow& row = tasks[0];
-  BOOST_TEST(row.key() == "rem/00000000000000000003");  // the ActivityStarted event
+  BOOST_TEST(row.msg_id() == "rem/00000000000000000003");  // the ActivityStarted event
   BOOST_TEST(row.workflow_id() == "rem");
   BOOST_TEST(row.workflow_type() == "cancel_on_signal");
   BOOST_TEST(row.task().run_id() == started.run_id);
@@ -530,7 +530,7 @@ BOOST_AUTO_TEST_CASE(code_cancel_of_a_remote_activity_tells_its_worker) {
   BOOST_TEST(hist[4].caused_by() == sig.seq);
   BOOST_TEST(hist[4].activity_cancel_requested().activity_id() == "1");
   auto cancels = h.WaitRows("cx", records::OutboxRow::KIND_ACTIVITY_CANCEL, 1);
-  BOOST_TEST(cancels[0].key() == "cx/00000000000000000005");
+  BOOST_TEST(cancels[0].msg_id() == "cx/00000000000000000005");
   BOOST_TEST(cancels[0].task().activity_id() == "1");
   BOOST_TEST(cancels[0].task().attempt() == 1u);
   BOOST_TEST(cancels[0].task().task_queue() == "q");

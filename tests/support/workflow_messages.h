@@ -29,7 +29,8 @@ inline history::ParentRef SampleParent() {
 inline OutboxRow WorkflowMessageRow(MessageKind kind) {
   const history::ParentRef parent = SampleParent();
   OutboxRow row;
-  row.set_key("parent-1/0000000000000000000" + std::to_string(static_cast<int>(kind)));
+  row.set_key("0000000000000000000" + std::to_string(static_cast<int>(kind)));  // a position
+  row.set_msg_id("parent-1/0000000000000000000" + std::to_string(static_cast<int>(kind)));
   row.set_kind(OutboxRow::KIND_WORKFLOW_MESSAGE);
   row.set_workflow_id(parent.workflow_id());
   auto* m = row.mutable_message();

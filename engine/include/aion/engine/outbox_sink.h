@@ -1,22 +1,28 @@
 // OutboxSink: where committed effects leave the engine (DESIGN §3 step 6, §4.4).
 //
 // The engine's outbox relay thread (the only caller; one call at a time)
-// reads committed OutboxRows in key order (`<workflow id>/<seq>`, so the rows
-// of one workflow are consecutive and in seq order) and hands them to
-// PublishBatch. It deletes a row only after the sink reported it accepted;
-// the rest is offered again, from the first unaccepted row on, in a later
-// round. A row may thus be published more than once (also after a crash);
-// row.key() is stable and must be used as the idempotency id (Nats-Msg-Id),
-// so receivers drop the repeat.
+// reads committed OutboxRows in key order (commit order, so the rows of one
+// workflow come in seq order) and hands them to PublishBatch. It deletes a
+// row only after the sink reported it accepted; the rest is offered again,
+// from the first unaccepted row on, in a later round. A row may thus be
+// published more than once (also after a crash); OutboxMsgId(row) is stable
+// and must be used as the idempotency id (Nats-Msg-Id), so receivers drop
+// the repeat.
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <vector>
 
 #include "aion/engine/status.h"
 #include "aion/engine/store.h"
 
 namespace aion {
+
+// The idempotency id of a row's publish: its msg_id, or its key if it has none.
+inline const std::string& OutboxMsgId(const OutboxRow& row) {
+  return row.msg_id().empty() ? row.key() : row.msg_id();
+}
 
 class OutboxSink {
  public:
