@@ -125,6 +125,7 @@ void RunHost::Execute(Run& run) {
       run.machine.reset();  // a marker came in: perhaps a new run of the id
       continue;
     }
+    run.machine->ReleaseSpare();  // before it may sit idle for months
     if (TryIdle(run)) return;
     // A marker arrived while we ran: look at the store again.
     run.wake.store(kRunning, std::memory_order_release);
