@@ -515,7 +515,7 @@ void RunMachine::WakeSignalWaiters(const std::string& name) {
     if (w->peek) {
       Wake(w, detail::Waiter::Woken::kSignal);
     } else if (box != nullptr && box->taken < box->received.size()) {
-      w->signal = std::move(box->received[box->taken++]);
+      *w->signal = std::move(box->received[box->taken++]);
       Wake(w, detail::Waiter::Woken::kSignal);
     }
   }
