@@ -34,13 +34,10 @@ void RunHost::Wake(const std::string& workflow_id, Run::PendingQuery* query) {
           Status{StatusCode::kUnavailable, "run of '" + workflow_id + "' is parked: " + why});
       return;
     }
-    auto& slot = runs_[workflow_id];
-    if (!slot) slot = std::make_unique<Run>(workflow_id);
-    run = slot.get();
-    if (run->in_lru) {
-      idle_lru_.erase(run->lru);
-      run->in_lru = false;
-    }
+    auto [entry, added] = runs_.try_emplace(workflow_id);
+    run = &entry->second;
+    if (added) run->id = &entry->first;
+    if (run->in_lru) LruRemove(*run);
     if (query != nullptr) run->queries.push_back(std::move(*query));
     // The CAS happens under runs_mu_ so Retire cannot free the run meanwhile.
     int s = run->wake.load(std::memory_order_acquire);
@@ -60,7 +57,7 @@ void RunHost::Rebuild(const std::string& workflow_id) {
   {
     std::lock_guard<std::mutex> g(runs_mu_);
     auto it = runs_.find(workflow_id);
-    if (it != runs_.end()) it->second->rebuild.store(true);
+    if (it != runs_.end()) it->second.rebuild.store(true);
   }
   Notify(workflow_id);
 }
@@ -125,6 +122,7 @@ void RunHost::Execute(Run& run) {
       run.machine.reset();  // a marker came in: perhaps a new run of the id
       continue;
     }
+    run.machine->ReleaseSpare();  // before it may sit idle for months
     if (TryIdle(run)) return;
     // A marker arrived while we ran: look at the store again.
     run.wake.store(kRunning, std::memory_order_release);
@@ -136,35 +134,50 @@ bool RunHost::TryIdle(Run& run) {
   std::lock_guard<std::mutex> g(runs_mu_);
   int expected = kRunning;
   if (!run.wake.compare_exchange_strong(expected, kIdle, std::memory_order_acq_rel)) return false;
-  run.lru = idle_lru_.insert(idle_lru_.end(), &run);
-  run.in_lru = true;
+  LruPushBack(run);
   // Beyond the cache size, the least recently used idle runs leave memory;
   // their next marker rebuilds them by replay.
   while (options_.max_resident_runs > 0 && runs_.size() > options_.max_resident_runs &&
-         !idle_lru_.empty()) {
-    Run* oldest = idle_lru_.front();
-    idle_lru_.pop_front();
-    oldest->in_lru = false;
-    if (oldest->wake.load(std::memory_order_acquire) == kIdle) runs_.erase(oldest->workflow_id);
+         idle_oldest_ != nullptr) {
+    Run* oldest = idle_oldest_;
+    LruRemove(*oldest);
+    if (oldest->wake.load(std::memory_order_acquire) == kIdle) {
+      runs_.erase(runs_.find(oldest->workflow_id()));
+    }
   }
   return true;
+}
+
+void RunHost::LruPushBack(Run& run) {
+  run.lru_prev = idle_newest_;
+  run.lru_next = nullptr;
+  (idle_newest_ != nullptr ? idle_newest_->lru_next : idle_oldest_) = &run;
+  idle_newest_ = &run;
+  run.in_lru = true;
+}
+
+void RunHost::LruRemove(Run& run) {
+  (run.lru_prev != nullptr ? run.lru_prev->lru_next : idle_oldest_) = run.lru_next;
+  (run.lru_next != nullptr ? run.lru_next->lru_prev : idle_newest_) = run.lru_prev;
+  run.lru_prev = run.lru_next = nullptr;
+  run.in_lru = false;
 }
 
 Status RunHost::CatchUp(Run& run) {
   Store& store = *options_.store;
   if (run.rebuild.exchange(false)) run.machine.reset();
-  const bool rebuilding = run.machine == nullptr;
+  const bool rebuilding = !run.machine;
   std::uint64_t from = 0;
   if (rebuilding) {
-    auto rec = store.GetWorkflow(run.workflow_id);
+    auto rec = store.GetWorkflow(run.workflow_id());
     if (rec.status().code() == StatusCode::kNotFound) return Status::Ok();  // nothing to run
     if (!rec.ok()) return rec.status();
     from = rec->run_start_seq();
-    run.machine = std::make_unique<RunMachine>(run.workflow_id, options_.registry);
+    run.machine.emplace(run.workflow_id(), options_.registry);
   } else {
     from = run.machine->applied_seq() + 1;
   }
-  auto events = store.ReadHistory(run.workflow_id, from);
+  auto events = store.ReadHistory(run.workflow_id(), from);
   if (!events.ok()) return events.status();
   run.machine->Preload(*events);
   // An input is replayed (its code already ran once: no logging) when history
@@ -185,7 +198,9 @@ Status RunHost::CatchUp(Run& run) {
   }
   run.machine->set_replaying(false);
   auto commands = run.machine->TakeNewCommands();
-  if (!commands.empty()) commands_(run.workflow_id, run.machine->RunId(), std::move(commands));
+  if (!commands.empty()) {
+    commands_(run.workflow_id(), run.machine->RunId(), std::move(commands));
+  }
   return Status::Ok();
 }
 
@@ -197,7 +212,7 @@ void RunHost::AnswerQueries(Run& run) {
   }
   for (auto& q : queries) {
     if (!run.machine) {
-      q.done(NotFound("no workflow '" + run.workflow_id + "'"));
+      q.done(NotFound("no workflow '" + run.workflow_id() + "'"));
     } else {
       q.done(run.machine->Query(q.name, q.args));
     }
@@ -210,7 +225,7 @@ void RunHost::Supervise(Run& run, const Status& why) {
     Park(run, why);  // the code is at fault: wait for fixed code
     return;
   }
-  const std::string id = run.workflow_id;  // Park frees `run`
+  const std::string id = run.workflow_id();  // Park frees `run`
   const auto& sup = options_.supervision;
   const Timestamp now = options_.clock->Now();
   std::size_t restarts = 0;
@@ -262,13 +277,14 @@ void RunHost::RestartLoop() {
 }
 
 void RunHost::Park(Run& run, const Status& why) {
-  spdlog::error("run of '{}' parked: {}", run.workflow_id, why.ToString());
-  const std::string id = run.workflow_id;  // `run` is freed below
+  spdlog::error("run of '{}' parked: {}", run.workflow_id(), why.ToString());
+  const std::string id = run.workflow_id();  // `run` is freed below
   std::vector<Run::PendingQuery> queries;
   {
     std::lock_guard<std::mutex> g(runs_mu_);
     parked_[id] = why.ToString();
     queries.swap(run.queries);
+    if (run.in_lru) LruRemove(run);
     runs_.erase(id);  // later markers are refused while parked
   }
   for (auto& q : queries) {
@@ -284,8 +300,9 @@ bool RunHost::TryRetire(Run& run) {
     run.wake.store(kRunning, std::memory_order_release);
     return false;
   }
-  faults_.erase(run.workflow_id);
-  runs_.erase(run.workflow_id);
+  faults_.erase(run.workflow_id());
+  if (run.in_lru) LruRemove(run);
+  runs_.erase(runs_.find(run.workflow_id()));
   return true;
 }
 

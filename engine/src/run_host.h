@@ -14,10 +14,10 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -53,21 +53,25 @@ class RunHost {
 
  private:
   enum WakeState : int { kIdle, kQueued, kRunning, kRunningNotified };
+  // Lives in its entry of runs_ (node-based: its address is stable), so a
+  // resident run costs one allocation besides its machine's own state.
   struct Run {
-    explicit Run(std::string id) : workflow_id(std::move(id)) {}
-    const std::string workflow_id;
+    const std::string& workflow_id() const { return *id; }
+    const std::string* id = nullptr;  // the key of its entry in runs_
     std::atomic<int> wake{kIdle};
     std::atomic<bool> rebuild{false};
     // Touched only by the executor that holds the run in kRunning*.
-    std::unique_ptr<RunMachine> machine;
+    std::optional<RunMachine> machine;
     struct PendingQuery {
       std::string name;
       Payload args;
       QueryCallback done;
     };
     std::vector<PendingQuery> queries;  // guarded by RunHost::runs_mu_
-    // Position among idle resident runs, oldest first; guarded by runs_mu_.
-    std::list<Run*>::iterator lru;
+    // Neighbours among idle resident runs (idle_oldest_ first); guarded by
+    // runs_mu_. Intrusive: no list node per run.
+    Run* lru_prev = nullptr;
+    Run* lru_next = nullptr;
     bool in_lru = false;
   };
 
@@ -88,14 +92,17 @@ class RunHost {
   // Marks the run idle unless a marker arrived meanwhile; evicts the least
   // recently used idle runs beyond EngineOptions::max_resident_runs.
   bool TryIdle(Run& run);
+  void LruPushBack(Run& run);  // with runs_mu_
+  void LruRemove(Run& run);    // with runs_mu_
 
   const EngineOptions options_;
   CommandSink commands_;
 
   mutable std::mutex runs_mu_;
-  std::unordered_map<std::string, std::unique_ptr<Run>> runs_;  // guarded by runs_mu_
-  std::unordered_map<std::string, std::string> parked_;         // guarded by runs_mu_
-  std::list<Run*> idle_lru_;                                    // guarded by runs_mu_
+  std::unordered_map<std::string, Run> runs_;            // guarded by runs_mu_
+  std::unordered_map<std::string, std::string> parked_;  // guarded by runs_mu_
+  Run* idle_oldest_ = nullptr;                           // guarded by runs_mu_
+  Run* idle_newest_ = nullptr;                           // guarded by runs_mu_
   // Engine faults per workflow: their times within the window.
   std::unordered_map<std::string, std::deque<Timestamp>> faults_;  // guarded by runs_mu_
   std::multimap<Timestamp, std::string> restarts_;                 // guarded by runs_mu_

@@ -95,11 +95,42 @@ RunMachine::RunMachine(std::string workflow_id, const WorkflowRegistry* registry
 
 RunMachine::~RunMachine() {
   // Waiters live in coroutine frames that root_ is about to destroy.
-  timer_waiters_.clear();
-  signal_waiters_.clear();
-  activity_waiters_.clear();
-  child_waiters_.clear();
+  waiters_.clear();
   ready_.clear();
+}
+
+RunMachine::Rare& RunMachine::rare() {
+  if (!rare_) rare_ = std::make_unique<Rare>();
+  return *rare_;
+}
+
+// Newest first: the timer the code asks about is almost always a recent one.
+RunMachine::TimerEntry* RunMachine::FindTimer(std::string_view id) {
+  for (auto it = timers_.rbegin(); it != timers_.rend(); ++it) {
+    if (it->id == id) return &*it;
+  }
+  return nullptr;
+}
+
+const RunMachine::TimerEntry* RunMachine::FindTimer(std::string_view id) const {
+  return const_cast<RunMachine*>(this)->FindTimer(id);
+}
+
+RunMachine::SignalBox* RunMachine::FindSignals(std::string_view name) {
+  for (SignalBox& box : signals_) {
+    if (box.name == name) return &box;
+  }
+  return nullptr;
+}
+
+const RunMachine::SignalBox* RunMachine::FindSignals(std::string_view name) const {
+  return const_cast<RunMachine*>(this)->FindSignals(name);
+}
+
+void RunMachine::ReleaseSpare() {
+  if (unmatched_.empty()) std::vector<PendingCommand>().swap(unmatched_);
+  if (ready_.empty()) std::vector<std::coroutine_handle<>>().swap(ready_);
+  if (waiters_.empty()) std::vector<WaitEntry>().swap(waiters_);
 }
 
 Status RunMachine::Apply(const HistoryEvent& event) {
@@ -128,7 +159,9 @@ Status RunMachine::ApplyInput(const HistoryEvent& event) {
       break;
     case Case::kSignalReceived: {
       const auto& sig = event.signal_received();
-      signals_[sig.name()].push_back(sig.input());
+      SignalBox* box = FindSignals(sig.name());
+      if (box == nullptr) box = &signals_.emplace_back(SignalBox{sig.name(), {}, 0});
+      box->received.push_back(sig.input());
       WakeSignalWaiters(sig.name());
       break;
     }
@@ -136,9 +169,9 @@ Status RunMachine::ApplyInput(const HistoryEvent& event) {
       AION_RETURN_IF_ERROR(ApplyTimerFired(event));
       break;
     case Case::kTimerCancelled: {  // recorded by the engine (termination)
-      auto it = timers_.find(event.timer_cancelled().timer_id());
-      if (it != timers_.end() && it->second == TimerState::kPending) {
-        it->second = TimerState::kCancelled;
+      TimerEntry* timer = FindTimer(event.timer_cancelled().timer_id());
+      if (timer != nullptr && timer->state == TimerState::kPending) {
+        timer->state = TimerState::kCancelled;
       }
       break;
     }
@@ -172,8 +205,9 @@ Status RunMachine::ApplyInput(const HistoryEvent& event) {
       break;
     }
     case Case::kActivityCancelRequested: {  // recorded by the engine (termination)
-      auto it = activities_.find(event.activity_cancel_requested().activity_id());
-      if (it != activities_.end() && !it->second) {
+      if (!rare_) break;
+      auto it = rare_->activities.find(event.activity_cancel_requested().activity_id());
+      if (it != rare_->activities.end() && !it->second) {
         it->second = CancelledResolution();
       }
       break;
@@ -195,11 +229,11 @@ Status RunMachine::ApplyInput(const HistoryEvent& event) {
 
 Status RunMachine::ApplyTimerFired(const HistoryEvent& event) {
   const std::string& id = event.timer_fired().timer_id();
-  auto it = timers_.find(id);
-  if (it == timers_.end()) {
+  TimerEntry* timer = FindTimer(id);
+  if (timer == nullptr) {
     return NondeterminismAt(event.seq(), DescribeEvent(event), "no timer with that id");
   }
-  if (it->second == TimerState::kCancelled) {
+  if (timer->state == TimerState::kCancelled) {
     // The fire was recorded before our cancel reached the writer, which
     // then recorded nothing for the cancel: forget it here too.
     DropMootCommand([&](const HistoryEvent& c) {
@@ -207,15 +241,15 @@ Status RunMachine::ApplyTimerFired(const HistoryEvent& event) {
     });
     return Status::Ok();
   }
-  it->second = TimerState::kFired;
-  WakeTimerWaiters(id);
+  timer->state = TimerState::kFired;
+  WakeWaiters(WaitKind::kTimer, id, detail::Waiter::Woken::kTimer);
   return Status::Ok();
 }
 
 Status RunMachine::ResolveActivity(const HistoryEvent& event, const std::string& id,
                                    detail::ActivityResolution resolution) {
-  auto it = activities_.find(id);
-  if (it == activities_.end()) {
+  auto it = rare().activities.find(id);
+  if (it == rare_->activities.end()) {
     return NondeterminismAt(event.seq(), DescribeEvent(event), "no activity with that id");
   }
   if (it->second) {
@@ -227,17 +261,14 @@ Status RunMachine::ResolveActivity(const HistoryEvent& event, const std::string&
     return Status::Ok();
   }
   it->second = std::move(resolution);
-  for (auto w = activity_waiters_.find(id); w != activity_waiters_.end();
-       w = activity_waiters_.find(id)) {
-    Wake(w->second, detail::Waiter::Woken::kActivity);
-  }
+  WakeWaiters(WaitKind::kActivity, id, detail::Waiter::Woken::kActivity);
   return Status::Ok();
 }
 
 Status RunMachine::ResolveChild(const HistoryEvent& event) {
   const auto& closed = event.child_workflow_closed();
-  auto it = children_.find(closed.child_ref());
-  if (it == children_.end()) {
+  auto it = rare().children.find(closed.child_ref());
+  if (it == rare_->children.end()) {
     return NondeterminismAt(event.seq(), DescribeEvent(event), "no child with that reference");
   }
   if (it->second.resolution) {
@@ -259,13 +290,18 @@ Status RunMachine::ResolveChild(const HistoryEvent& event) {
                 (closed.failure().empty() ? "" : ": " + closed.failure());
   }
   it->second.resolution = std::move(r);
-  WakeChildWaiters(closed.child_ref());
+  WakeWaiters(WaitKind::kChild, closed.child_ref(), detail::Waiter::Woken::kChild);
   return Status::Ok();
 }
 
-void RunMachine::WakeChildWaiters(const std::string& ref) {
-  for (auto w = child_waiters_.find(ref); w != child_waiters_.end(); w = child_waiters_.find(ref)) {
-    Wake(w->second, detail::Waiter::Woken::kChild);
+void RunMachine::WakeWaiters(WaitKind kind, const std::string& key, detail::Waiter::Woken how) {
+  // Wake unregisters the waiter (and its other registrations): look again
+  // from the start each time.
+  while (true) {
+    auto w = std::find_if(waiters_.begin(), waiters_.end(),
+                          [&](const WaitEntry& e) { return e.kind == kind && e.key == key; });
+    if (w == waiters_.end()) return;
+    Wake(w->waiter, how);
   }
 }
 
@@ -279,16 +315,14 @@ void RunMachine::DropMootCommand(Pred is_it) {
 void RunMachine::DeliverCancel() {
   cancel_requested_ = true;
   // Every wait in progress ends with CancelledError; Wake unregisters each.
-  while (true) {
-    detail::Waiter* w = nullptr;
-    if (!timer_waiters_.empty()) w = timer_waiters_.begin()->second;
-    if (!w && !activity_waiters_.empty()) w = activity_waiters_.begin()->second;
-    if (!w && !child_waiters_.empty()) w = child_waiters_.begin()->second;
-    for (auto& [name, waiters] : signal_waiters_) {
-      if (!w && !waiters.empty()) w = waiters.front();
+  // Order: timers, activities, children, signals; within a kind by key,
+  // then by registration (the order replay of older histories expects).
+  while (!waiters_.empty()) {
+    const WaitEntry* first = &waiters_.front();
+    for (const WaitEntry& e : waiters_) {
+      if (e.kind < first->kind || (e.kind == first->kind && e.key < first->key)) first = &e;
     }
-    if (w == nullptr) return;
-    Wake(w, detail::Waiter::Woken::kCancelled);
+    Wake(first->waiter, detail::Waiter::Woken::kCancelled);
   }
 }
 
@@ -307,8 +341,7 @@ Status RunMachine::StartRun(const HistoryEvent& event) {
                 started.workflow_type() + "', this worker has version(s) " +
                 registry_->Versions(started.workflow_type())};
   }
-  context_ = std::make_unique<Context>(this);
-  root_ = def->run(*context_, started.input());
+  root_ = def->run(context_, started.input());
   ready_.push_back(root_.handle());
   return Status::Ok();
 }
@@ -355,7 +388,7 @@ void RunMachine::FinishIfDone() {
   if (finished_ || !root_.done()) return;
   finished_ = true;
   // The handlers may refer to the code's locals, which are gone now.
-  query_handlers_.clear();
+  if (rare_) rare_->query_handlers.clear();
   HistoryEvent terminal;
   try {
     *terminal.mutable_workflow_completed()->mutable_output() = root_.Result();
@@ -384,20 +417,28 @@ void RunMachine::FinishIfDone() {
     terminal.mutable_workflow_failed()->set_message("workflow code threw a non-std exception");
   }
   // Every TimerStarted ends in TimerFired or TimerCancelled (invariant 8).
-  for (auto& [id, state] : timers_) {
-    if (state != TimerState::kPending) continue;
-    state = TimerState::kCancelled;
+  // In id order, as recorded histories have them.
+  std::vector<TimerEntry*> pending;
+  for (TimerEntry& t : timers_) {
+    if (t.state == TimerState::kPending) pending.push_back(&t);
+  }
+  std::sort(pending.begin(), pending.end(),
+            [](const TimerEntry* a, const TimerEntry* b) { return a->id < b->id; });
+  for (TimerEntry* t : pending) {
+    t->state = TimerState::kCancelled;
     HistoryEvent cancel;
-    cancel.mutable_timer_cancelled()->set_timer_id(id);
+    cancel.mutable_timer_cancelled()->set_timer_id(t->id);
     Issue(std::move(cancel));
   }
   // Activities nobody awaited are cancelled with the run.
-  for (auto& [id, resolution] : activities_) {
-    if (resolution) continue;
-    resolution = CancelledResolution();
-    HistoryEvent cancel;
-    cancel.mutable_activity_cancel_requested()->set_activity_id(id);
-    Issue(std::move(cancel));
+  if (rare_) {
+    for (auto& [id, resolution] : rare_->activities) {
+      if (resolution) continue;
+      resolution = CancelledResolution();
+      HistoryEvent cancel;
+      cancel.mutable_activity_cancel_requested()->set_activity_id(id);
+      Issue(std::move(cancel));
+    }
   }
   Issue(std::move(terminal));
 }
@@ -424,11 +465,17 @@ std::string RunMachine::StartTimer(std::string_view id, Timestamp fire_at) {
       throw std::invalid_argument(s.message());
   }
   std::string timer_id = id.empty() ? "#" + std::to_string(++timer_counter_) : std::string(id);
-  auto it = timers_.find(timer_id);
-  if (it != timers_.end() && it->second == TimerState::kPending) {
+  // A generated id ('#' is no name character) is new; a name may be reused
+  // once its timer ended.
+  TimerEntry* timer = id.empty() ? nullptr : FindTimer(timer_id);
+  if (timer != nullptr && timer->state == TimerState::kPending) {
     throw std::invalid_argument("timer '" + timer_id + "' is already running");
   }
-  timers_[timer_id] = TimerState::kPending;
+  if (timer != nullptr) {
+    timer->state = TimerState::kPending;
+  } else {
+    timers_.push_back(TimerEntry{timer_id, TimerState::kPending});
+  }
   HistoryEvent cmd;
   cmd.mutable_timer_started()->set_timer_id(timer_id);
   cmd.mutable_timer_started()->set_fire_at_us(fire_at);
@@ -437,67 +484,60 @@ std::string RunMachine::StartTimer(std::string_view id, Timestamp fire_at) {
 }
 
 void RunMachine::CancelTimer(const std::string& id) {
-  auto it = timers_.find(id);
-  if (it == timers_.end() || it->second != TimerState::kPending) return;
-  it->second = TimerState::kCancelled;
+  TimerEntry* timer = FindTimer(id);
+  if (timer == nullptr || timer->state != TimerState::kPending) return;
+  timer->state = TimerState::kCancelled;
   HistoryEvent cmd;
   cmd.mutable_timer_cancelled()->set_timer_id(id);
   Issue(std::move(cmd));
-  WakeTimerWaiters(id);
-}
-
-void RunMachine::WakeTimerWaiters(const std::string& id) {
-  for (auto w = timer_waiters_.find(id); w != timer_waiters_.end(); w = timer_waiters_.find(id)) {
-    Wake(w->second, detail::Waiter::Woken::kTimer);
-  }
+  WakeWaiters(WaitKind::kTimer, id, detail::Waiter::Woken::kTimer);
 }
 
 bool RunMachine::TimerFired(const std::string& id) const {
-  auto it = timers_.find(id);
-  return it != timers_.end() && it->second == TimerState::kFired;
+  const TimerEntry* timer = FindTimer(id);
+  return timer != nullptr && timer->state == TimerState::kFired;
 }
 
 bool RunMachine::TimerPending(const std::string& id) const {
-  auto it = timers_.find(id);
-  return it != timers_.end() && it->second == TimerState::kPending;
+  const TimerEntry* timer = FindTimer(id);
+  return timer != nullptr && timer->state == TimerState::kPending;
 }
 
 void RunMachine::WakeSignalWaiters(const std::string& name) {
   // Peeking waiters (combinators) all wake and take nothing; the first
   // taking waiter takes the signal.
-  auto waiters = signal_waiters_[name];  // Wake edits the original
-  auto& taken = signals_taken_[name];
-  for (detail::Waiter* w : waiters) {
+  std::vector<detail::Waiter*> waiting;  // Wake edits waiters_
+  for (const WaitEntry& e : waiters_) {
+    if (e.kind == WaitKind::kSignal && e.key == name) waiting.push_back(e.waiter);
+  }
+  SignalBox* box = FindSignals(name);
+  for (detail::Waiter* w : waiting) {
     if (w->peek) {
       Wake(w, detail::Waiter::Woken::kSignal);
-    } else if (taken < signals_[name].size()) {
-      w->signal = signals_[name][taken++];
+    } else if (box != nullptr && box->taken < box->received.size()) {
+      *w->signal = std::move(box->received[box->taken++]);
       Wake(w, detail::Waiter::Woken::kSignal);
     }
   }
 }
 
 bool RunMachine::SignalAvailable(const std::string& name) const {
-  auto it = signals_.find(name);
-  if (it == signals_.end()) return false;
-  auto taken = signals_taken_.find(name);
-  return (taken == signals_taken_.end() ? 0 : taken->second) < it->second.size();
+  const SignalBox* box = FindSignals(name);
+  return box != nullptr && box->taken < box->received.size();
 }
 
 std::optional<Payload> RunMachine::TakeSignal(const std::string& name) {
-  auto it = signals_.find(name);
-  if (it == signals_.end()) return std::nullopt;
-  auto& taken = signals_taken_[name];
-  if (taken >= it->second.size()) return std::nullopt;
-  return it->second[taken++];
+  SignalBox* box = FindSignals(name);
+  if (box == nullptr || box->taken >= box->received.size()) return std::nullopt;
+  return std::move(box->received[box->taken++]);
 }
 
 void RunMachine::WaitTimer(const std::string& id, detail::Waiter* w) {
-  timer_waiters_.emplace(id, w);
+  waiters_.push_back(WaitEntry{WaitKind::kTimer, id, w});
 }
 
 void RunMachine::WaitSignal(const std::string& name, detail::Waiter* w) {
-  signal_waiters_[name].push_back(w);
+  waiters_.push_back(WaitEntry{WaitKind::kSignal, name, w});
 }
 
 std::string RunMachine::ScheduleActivity(std::string_view type, Payload input,
@@ -510,8 +550,9 @@ std::string RunMachine::ScheduleActivity(std::string_view type, Payload input,
       throw std::invalid_argument(s.message());
     }
   }
-  std::string id = std::to_string(++activity_counter_);
-  activities_[id] = std::nullopt;
+  Rare& r = rare();
+  std::string id = std::to_string(++r.activity_counter);
+  r.activities[id] = std::nullopt;
   HistoryEvent cmd;
   auto* scheduled = cmd.mutable_activity_scheduled();
   scheduled->set_activity_id(id);
@@ -523,25 +564,24 @@ std::string RunMachine::ScheduleActivity(std::string_view type, Payload input,
 }
 
 void RunMachine::CancelActivity(const std::string& id) {
-  auto it = activities_.find(id);
-  if (it == activities_.end() || it->second) return;
+  if (!rare_) return;
+  auto it = rare_->activities.find(id);
+  if (it == rare_->activities.end() || it->second) return;
   it->second = CancelledResolution();
   HistoryEvent cmd;
   cmd.mutable_activity_cancel_requested()->set_activity_id(id);
   Issue(std::move(cmd));
-  for (auto w = activity_waiters_.find(id); w != activity_waiters_.end();
-       w = activity_waiters_.find(id)) {
-    Wake(w->second, detail::Waiter::Woken::kActivity);
-  }
+  WakeWaiters(WaitKind::kActivity, id, detail::Waiter::Woken::kActivity);
 }
 
 const detail::ActivityResolution* RunMachine::ActivityResult(const std::string& id) const {
-  auto it = activities_.find(id);
-  return it == activities_.end() || !it->second ? nullptr : &*it->second;
+  if (!rare_) return nullptr;
+  auto it = rare_->activities.find(id);
+  return it == rare_->activities.end() || !it->second ? nullptr : &*it->second;
 }
 
 void RunMachine::WaitActivity(const std::string& id, detail::Waiter* w) {
-  activity_waiters_.emplace(id, w);
+  waiters_.push_back(WaitEntry{WaitKind::kActivity, id, w});
 }
 
 std::string RunMachine::StartChild(std::string_view type, Payload input,
@@ -549,7 +589,8 @@ std::string RunMachine::StartChild(std::string_view type, Payload input,
   if (Status s = ValidateName("workflow type", type); !s.ok()) {
     throw std::invalid_argument(s.message());
   }
-  std::string ref = std::to_string(++child_counter_);
+  Rare& r = rare();
+  std::string ref = std::to_string(++r.child_counter);
   std::string id = options.workflow_id;
   if (id.empty()) {
     // Unique per run, so a later run of this id does not collide with
@@ -560,7 +601,7 @@ std::string RunMachine::StartChild(std::string_view type, Payload input,
   if (options.run_timeout.count() < 0) {
     throw std::invalid_argument("a child's run timeout must not be negative");
   }
-  children_[ref] = ChildState{id, std::nullopt};
+  r.children[ref] = ChildState{id, std::nullopt};
   HistoryEvent cmd;
   auto* scheduled = cmd.mutable_child_workflow_scheduled();
   scheduled->set_child_ref(ref);
@@ -575,45 +616,49 @@ std::string RunMachine::StartChild(std::string_view type, Payload input,
 }
 
 const std::string& RunMachine::ChildWorkflowId(const std::string& ref) const {
-  return children_.at(ref).workflow_id;
+  if (!rare_) throw std::out_of_range("no child " + ref);
+  return rare_->children.at(ref).workflow_id;
 }
 
 void RunMachine::CancelChild(const std::string& ref) {
-  auto it = children_.find(ref);
-  if (it == children_.end() || it->second.resolution) return;
+  if (!rare_) return;
+  auto it = rare_->children.find(ref);
+  if (it == rare_->children.end() || it->second.resolution) return;
   detail::ChildResolution cancelled;
   cancelled.kind = detail::ChildResolution::Kind::kCancelled;
   it->second.resolution = std::move(cancelled);
   HistoryEvent cmd;
   cmd.mutable_child_workflow_cancel_requested()->set_child_ref(ref);
   Issue(std::move(cmd));
-  WakeChildWaiters(ref);
+  WakeWaiters(WaitKind::kChild, ref, detail::Waiter::Woken::kChild);
 }
 
 const detail::ChildResolution* RunMachine::ChildResult(const std::string& ref) const {
-  auto it = children_.find(ref);
-  return it == children_.end() || !it->second.resolution ? nullptr : &*it->second.resolution;
+  if (!rare_) return nullptr;
+  auto it = rare_->children.find(ref);
+  return it == rare_->children.end() || !it->second.resolution ? nullptr : &*it->second.resolution;
 }
 
 void RunMachine::WaitChild(const std::string& ref, detail::Waiter* w) {
-  child_waiters_.emplace(ref, w);
+  waiters_.push_back(WaitEntry{WaitKind::kChild, ref, w});
 }
 
 void RunMachine::Preload(const std::vector<HistoryEvent>& events) {
   for (const HistoryEvent& e : events) {
     if (e.has_side_effect_recorded()) {
-      recorded_side_effects_[e.side_effect_recorded().side_effect_id()] =
+      rare().recorded_side_effects[e.side_effect_recorded().side_effect_id()] =
           e.side_effect_recorded().value();
     } else if (e.has_patch_marker()) {
-      recorded_patches_.emplace(e.patch_marker().patch_id(), e.caused_by());
+      rare().recorded_patches.emplace(e.patch_marker().patch_id(), e.caused_by());
     }
   }
 }
 
 Payload RunMachine::SideEffect(const std::function<Payload()>& fn) {
-  std::string id = std::to_string(++side_effect_counter_);
-  auto recorded = recorded_side_effects_.find(id);
-  Payload value = recorded != recorded_side_effects_.end() ? recorded->second : fn();
+  Rare& r = rare();
+  std::string id = std::to_string(++r.side_effect_counter);
+  auto recorded = r.recorded_side_effects.find(id);
+  Payload value = recorded != r.recorded_side_effects.end() ? recorded->second : fn();
   HistoryEvent cmd;
   cmd.mutable_side_effect_recorded()->set_side_effect_id(std::move(id));
   *cmd.mutable_side_effect_recorded()->mutable_value() = value;
@@ -625,13 +670,14 @@ bool RunMachine::Patched(std::string_view patch_id) {
   if (Status s = ValidateName("patch id", patch_id); !s.ok()) {
     throw std::invalid_argument(s.message());
   }
-  if (auto known = patches_.find(patch_id); known != patches_.end()) return known->second;
+  Rare& r = rare();
+  if (auto known = r.patches.find(patch_id); known != r.patches.end()) return known->second;
   // Replaying an input: take the new path only where the history recorded
   // taking it; live: take it and record so.
-  auto recorded = recorded_patches_.find(patch_id);
+  auto recorded = r.recorded_patches.find(patch_id);
   const bool take =
-      recorded != recorded_patches_.end() ? recorded->second == current_input_ : !replaying_;
-  patches_.emplace(std::string(patch_id), take);
+      recorded != r.recorded_patches.end() ? recorded->second == current_input_ : !replaying_;
+  r.patches.emplace(std::string(patch_id), take);
   if (take) {
     HistoryEvent cmd;
     cmd.mutable_patch_marker()->set_patch_id(std::string(patch_id));
@@ -643,7 +689,7 @@ bool RunMachine::Patched(std::string_view patch_id) {
 void RunMachine::SetQueryHandler(std::string name, std::function<Json(const Json&)> handler) {
   if (Status s = ValidateName("query name", name); !s.ok())
     throw std::invalid_argument(s.message());
-  query_handlers_[std::move(name)] = std::move(handler);
+  rare().query_handlers[std::move(name)] = std::move(handler);
 }
 
 Result<Payload> RunMachine::Query(const std::string& name, const Payload& args) const {
@@ -651,10 +697,12 @@ Result<Payload> RunMachine::Query(const std::string& name, const Payload& args) 
     return Status{StatusCode::kNotRunning,
                   "the run of '" + workflow_id_ + "' has ended; its query handlers ended with it"};
   }
-  auto it = query_handlers_.find(name);
-  if (it == query_handlers_.end()) {
+  static const std::map<std::string, std::function<Json(const Json&)>> kNone;
+  const auto& handlers = rare_ ? rare_->query_handlers : kNone;
+  auto it = handlers.find(name);
+  if (it == handlers.end()) {
     std::string known;
-    for (const auto& [n, h] : query_handlers_) known += (known.empty() ? "" : ", ") + n;
+    for (const auto& [n, h] : handlers) known += (known.empty() ? "" : ", ") + n;
     return Status{StatusCode::kUnknownQuery,
                   "workflow '" + workflow_id_ + "' has no query handler '" + name +
                       "' (it has: " + (known.empty() ? "none" : known) + ")"};
@@ -673,18 +721,9 @@ Result<Payload> RunMachine::Query(const std::string& name, const Payload& args) 
 }
 
 void RunMachine::Forget(detail::Waiter* w) {
-  for (auto it = timer_waiters_.begin(); it != timer_waiters_.end();) {
-    it = it->second == w ? timer_waiters_.erase(it) : std::next(it);
-  }
-  for (auto it = activity_waiters_.begin(); it != activity_waiters_.end();) {
-    it = it->second == w ? activity_waiters_.erase(it) : std::next(it);
-  }
-  for (auto it = child_waiters_.begin(); it != child_waiters_.end();) {
-    it = it->second == w ? child_waiters_.erase(it) : std::next(it);
-  }
-  for (auto& [name, waiters] : signal_waiters_) {
-    waiters.erase(std::remove(waiters.begin(), waiters.end(), w), waiters.end());
-  }
+  waiters_.erase(std::remove_if(waiters_.begin(), waiters_.end(),
+                                [w](const WaitEntry& e) { return e.waiter == w; }),
+                 waiters_.end());
 }
 
 }  // namespace aion

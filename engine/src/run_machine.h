@@ -10,10 +10,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "aion/engine/context.h"
@@ -88,8 +90,49 @@ class RunMachine final : public detail::RunCore {
   // them) recorded for side effects and patches, so replay can answer them.
   void Preload(const std::vector<HistoryEvent>& events);
 
+  // Frees spare capacity of buffers that are empty between inputs; the
+  // host calls it when the run goes idle, so a parked run keeps none.
+  void ReleaseSpare();
+
  private:
-  enum class TimerState { kPending, kFired, kCancelled };
+  enum class TimerState : std::uint8_t { kPending, kFired, kCancelled };
+  struct TimerEntry {
+    std::string id;
+    TimerState state;
+  };
+  // Signals of one name: all received so far, and how many the code took
+  // (a taken payload is moved out: nothing reads it again).
+  struct SignalBox {
+    std::string name;
+    std::vector<Payload> received;
+    std::size_t taken = 0;
+  };
+  // A registered wait. The kinds are in the order DeliverCancel wakes them.
+  enum class WaitKind : std::uint8_t { kTimer, kActivity, kChild, kSignal };
+  struct WaitEntry {
+    WaitKind kind;
+    std::string key;  // timer id, activity id, child ref or signal name
+    detail::Waiter* waiter;
+  };
+  struct ChildState {
+    std::string workflow_id;
+    std::optional<detail::ChildResolution> resolution;  // set once it ended or was cancelled
+  };
+  // What only some runs use (activities, children, side effects, patches,
+  // queries), allocated on first use: a run parked on a timer or a signal
+  // never pays for these maps (bench/README.md, memory per run).
+  struct Rare {
+    // Scheduled activities; a resolution once they ended (or were cancelled).
+    std::map<std::string, std::optional<detail::ActivityResolution>> activities;
+    std::map<std::string, ChildState> children;  // by child_ref
+    std::map<std::string, Payload> recorded_side_effects;
+    std::map<std::string, std::uint64_t, std::less<>> recorded_patches;  // id -> caused_by
+    std::map<std::string, bool, std::less<>> patches;                    // answers given
+    std::map<std::string, std::function<Json(const Json&)>> query_handlers;
+    std::uint64_t activity_counter = 0;
+    std::uint64_t child_counter = 0;
+    std::uint64_t side_effect_counter = 0;
+  };
   struct PendingCommand {
     IssuedCommand command;
     bool handed_out = false;
@@ -100,7 +143,6 @@ class RunMachine final : public detail::RunCore {
   Status ResolveActivity(const HistoryEvent& event, const std::string& id,
                          detail::ActivityResolution resolution);
   Status ResolveChild(const HistoryEvent& event);
-  void WakeChildWaiters(const std::string& ref);
   void DeliverCancel();
   // Drops the not-yet-recorded command matching `is_it`: the writer found it
   // moot (its timer fired / activity ended first) and recorded nothing.
@@ -110,10 +152,16 @@ class RunMachine final : public detail::RunCore {
   Status MatchCommand(const HistoryEvent& event);
   void Issue(HistoryEvent command);
   void Wake(detail::Waiter* w, detail::Waiter::Woken how);
-  void WakeTimerWaiters(const std::string& id);
+  // Wakes every waiter of (kind, key), in the order they registered.
+  void WakeWaiters(WaitKind kind, const std::string& key, detail::Waiter::Woken how);
   void WakeSignalWaiters(const std::string& name);
   void RunUntilBlocked();
   void FinishIfDone();
+  TimerEntry* FindTimer(std::string_view id);
+  const TimerEntry* FindTimer(std::string_view id) const;
+  SignalBox* FindSignals(std::string_view name);
+  const SignalBox* FindSignals(std::string_view name) const;
+  Rare& rare();  // allocates it on first use
 
   const std::string workflow_id_;
   const WorkflowRegistry* registry_;
@@ -122,42 +170,26 @@ class RunMachine final : public detail::RunCore {
   std::uint64_t current_input_ = 0;  // seq of the input being applied
   Timestamp now_ = 0;
   std::uint64_t random_state_ = 0;
+  std::uint64_t timer_counter_ = 0;
+  std::uint64_t next_ordinal_ = 0;
   bool replaying_ = false;
   bool finished_ = false;           // terminal command issued
   bool terminal_recorded_ = false;  // terminal event applied
   bool cancel_requested_ = false;
 
-  std::map<std::string, TimerState> timers_;
-  std::uint64_t timer_counter_ = 0;
-  std::multimap<std::string, detail::Waiter*> timer_waiters_;
-  std::map<std::string, std::vector<Payload>> signals_;  // received, by name
-  std::map<std::string, std::size_t> signals_taken_;
-  // Vectors, not deques: an empty std::deque allocates ~600 bytes, and
-  // every resident run holds these (see bench/README.md, memory per run).
-  std::map<std::string, std::vector<detail::Waiter*>> signal_waiters_;
-  // Scheduled activities; a resolution once they ended (or were cancelled).
-  std::map<std::string, std::optional<detail::ActivityResolution>> activities_;
-  std::uint64_t activity_counter_ = 0;
-  std::multimap<std::string, detail::Waiter*> activity_waiters_;
-  struct ChildState {
-    std::string workflow_id;
-    std::optional<detail::ChildResolution> resolution;  // set once it ended or was cancelled
-  };
-  std::map<std::string, ChildState> children_;  // by child_ref
-  std::uint64_t child_counter_ = 0;
-  std::multimap<std::string, detail::Waiter*> child_waiters_;
-  std::uint64_t side_effect_counter_ = 0;
-  std::map<std::string, Payload> recorded_side_effects_;
-  std::map<std::string, std::uint64_t, std::less<>> recorded_patches_;  // id -> caused_by
-  std::map<std::string, bool, std::less<>> patches_;                    // answers given
-  std::map<std::string, std::function<Json(const Json&)>> query_handlers_;
+  // Flat vectors, not maps: a resident run usually has a timer or two and
+  // one wait, and an empty std::map alone is 48 bytes. Lookups are linear
+  // from the newest entry, which is what the code asks about most.
+  std::vector<TimerEntry> timers_;
+  std::vector<SignalBox> signals_;
+  std::vector<WaitEntry> waiters_;  // in the order they registered
+  std::unique_ptr<Rare> rare_;
 
   std::vector<PendingCommand> unmatched_;  // issued, not yet seen in history
-  std::uint64_t next_ordinal_ = 0;
   std::vector<std::coroutine_handle<>> ready_;
 
-  std::unique_ptr<Context> context_;
-  Task<Payload> root_;
+  Context context_{this};
+  Task<Payload> root_;  // after context_: its frame refers to it
 };
 
 }  // namespace aion

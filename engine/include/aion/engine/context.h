@@ -100,11 +100,14 @@ namespace detail {
 
 // One suspended wait of workflow code: on a timer, a signal, an activity, or
 // several. kCancelled: the workflow was asked to cancel while it waited.
+// Small on purpose: every awaitable holds one, and the coroutine frames of
+// parked runs hold the awaitables.
 struct Waiter {
-  enum class Woken { kNot, kTimer, kSignal, kActivity, kChild, kCancelled };
+  enum class Woken : std::uint8_t { kNot, kTimer, kSignal, kActivity, kChild, kCancelled };
   std::coroutine_handle<> handle;
+  // Where the signal taken for this wait is put when it wakes it (unless peek).
+  std::optional<Payload>* signal = nullptr;
   Woken woken = Woken::kNot;
-  Payload signal;  // set when woken by a signal (unless peek)
   // Waits for a signal to be available without taking it (combinators).
   bool peek = false;
 };
@@ -241,13 +244,14 @@ class SignalAwaitable : public detail::Selectable {
   }
   void await_suspend(std::coroutine_handle<> h) {
     waiter_.handle = h;
+    waiter_.signal = &got_;
     core_->WaitSignal(name_, &waiter_);
   }
   T await_resume() {
     if (!got_ && waiter_.woken == detail::Waiter::Woken::kCancelled) {
       throw CancelledError("workflow cancelled while waiting for signal '" + name_ + "'");
     }
-    return detail::FromPayload<T>(got_ ? *got_ : waiter_.signal);
+    return detail::FromPayload<T>(*got_);  // taken at once or when the signal woke us
   }
 
   class Within {
@@ -260,19 +264,22 @@ class SignalAwaitable : public detail::Selectable {
     }
     void await_suspend(std::coroutine_handle<> h) {
       waiter_.handle = h;
+      waiter_.signal = &got_;
       timer_ = core_->StartTimer("", core_->Now() + timeout_.count());
       core_->WaitSignal(name_, &waiter_);
       core_->WaitTimer(timer_, &waiter_);
     }
     std::optional<T> await_resume() {
-      if (got_) return detail::FromPayload<T>(*got_);
+      if (waiter_.woken == detail::Waiter::Woken::kNot) {
+        return detail::FromPayload<T>(*got_);  // taken at once: no timer was started
+      }
       if (waiter_.woken == detail::Waiter::Woken::kCancelled) {
         core_->CancelTimer(timer_);
         throw CancelledError("workflow cancelled while waiting for signal '" + name_ + "'");
       }
       if (waiter_.woken == detail::Waiter::Woken::kSignal) {
         core_->CancelTimer(timer_);
-        return detail::FromPayload<T>(waiter_.signal);
+        return detail::FromPayload<T>(*got_);
       }
       return std::nullopt;
     }

@@ -6,8 +6,10 @@
 // (nlohmann::json's to_json/from_json), or are Json or Payload themselves.
 #pragma once
 
+#include <exception>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -37,8 +39,28 @@ struct WorkflowDefinition {
 };
 
 namespace detail {
+// The workflow's result as a payload, once `body` finished.
+template <typename Out>
+Task<Payload> ResultAsPayload(Task<Out> body) {
+  if constexpr (std::is_void_v<Out>) {
+    co_await body;
+    co_return JsonPayload(nullptr);
+  } else {
+    Out out = co_await body;
+    co_return ToPayload(out);
+  }
+}
+
+// A root task that fails with `error` when it is first run.
+inline Task<Payload> FailedStart(std::exception_ptr error) {
+  std::rethrow_exception(error);
+  co_return Payload();
+}
+
+// When the workflow takes its input by reference, the converted input must
+// outlive the body: it is kept in this frame.
 template <typename Out, typename In, typename Fn>
-Task<Payload> InvokeWorkflow(Fn fn, Context& ctx, Payload input) {
+Task<Payload> InvokeKeepingInput(Fn fn, Context& ctx, Payload input) {
   using Arg = std::remove_cvref_t<In>;
   if constexpr (std::is_void_v<Out>) {
     co_await fn(ctx, FromPayload<Arg>(input));
@@ -46,6 +68,25 @@ Task<Payload> InvokeWorkflow(Fn fn, Context& ctx, Payload input) {
   } else {
     Out out = co_await fn(ctx, FromPayload<Arg>(input));
     co_return ToPayload(out);
+  }
+}
+
+template <typename Out, typename In, typename Fn>
+Task<Payload> InvokeWorkflow(Fn fn, Context& ctx, Payload input) {
+  if constexpr (std::is_reference_v<In>) {
+    return InvokeKeepingInput<Out, In>(fn, ctx, std::move(input));
+  } else {
+    // The input is converted and moved into the body's frame now (the body
+    // itself starts when the root task is first resumed), so the payload
+    // does not stay in a wrapper frame for the life of the run. A failed
+    // conversion fails the run when it starts, as it did inside the body.
+    std::optional<Task<Out>> body;
+    try {
+      body.emplace(fn(ctx, FromPayload<std::remove_cv_t<In>>(input)));
+    } catch (...) {
+      return FailedStart(std::current_exception());
+    }
+    return ResultAsPayload<Out>(std::move(*body));
   }
 }
 }  // namespace detail
