@@ -11,9 +11,9 @@ namespace {
 // Rows per round: large rounds amortise the PubAck round trips and the
 // deletion commit (bench_noop: 256 → 2048 rows took 6,600 → 14,400 runs/s).
 constexpr std::size_t kRelayBatch = 2048;
-// Rounds published whose deletion has not committed yet. More than the
-// writer defers (Writer::kMaxDeferredDeletions), so a quiet writer never
-// stalls the relay.
+// Rounds published whose deletion has not committed yet. The writer commits
+// deferred deletions at once when this many wait (kMaxDeferredDeletions), so
+// a quiet writer never stalls the relay.
 constexpr int kMaxDeletesInFlight = 16;
 }  // namespace
 
@@ -183,7 +183,9 @@ OutboxRelay::Round OutboxRelay::RelayOnce() {
     cursor_.clear();
     return Round::kRefused;
   }
-  return Round::kMore;
+  // A short read reached the end: wait for the next commit's nudge rather
+  // than publish its rows in many tiny rounds.
+  return more ? Round::kMore : Round::kIdle;
 }
 
 }  // namespace aion

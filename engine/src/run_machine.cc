@@ -464,7 +464,11 @@ std::string RunMachine::StartTimer(std::string_view id, Timestamp fire_at) {
     if (Status s = ValidateName("timer name", id); !s.ok())
       throw std::invalid_argument(s.message());
   }
-  std::string timer_id = id.empty() ? "#" + std::to_string(++timer_counter_) : std::string(id);
+  std::string timer_id(id);
+  if (id.empty()) {
+    timer_id = '#';  // built in steps: GCC 12 warns falsely on "#" + to_string (-Wrestrict)
+    timer_id += std::to_string(++timer_counter_);
+  }
   // A generated id ('#' is no name character) is new; a name may be reused
   // once its timer ended.
   TimerEntry* timer = id.empty() ? nullptr : FindTimer(timer_id);

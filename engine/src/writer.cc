@@ -279,6 +279,7 @@ class Writer::BatchBuilder {
         w_.records_.erase(op.workflow_id);  // closed workflows are re-read on demand
       }
     }
+    w_.TrimRecordCache();
     effects_.timers_added = !batch_.timer_puts.empty();
     effects_.outbox_added = !batch_.outbox_puts.empty();
     return std::move(effects_);
@@ -1328,6 +1329,15 @@ void Writer::HandleAlone(Work item) {
     HandleBatch(std::move(one));
   }
   in->done(std::move(outcomes));
+}
+
+void Writer::TrimRecordCache() {
+  const std::size_t limit = options_.max_cached_records;
+  if (records_.size() <= limit) return;
+  // Any entries will do: a record not cached is one store read away, and
+  // parked runs (most of a large cache) are the least likely to need theirs.
+  auto it = records_.begin();
+  while (records_.size() > limit - limit / 8) it = records_.erase(it);
 }
 
 Status Writer::CommitWithRetry(const WriteBatch& batch) {

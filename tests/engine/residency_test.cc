@@ -1,5 +1,7 @@
 // Residency: with a cache of 8 idle runs and 200 workflows, idle runs are
-// evicted and rebuilt by replay on their next input, without losing state.
+// evicted and rebuilt by replay on their next input, without losing state;
+// and with the writer caching only 4 records, the others are read from the
+// store on each input, again without losing state.
 #define BOOST_TEST_MODULE residency_test
 #include <boost/test/unit_test.hpp>
 #include <chrono>
@@ -28,13 +30,15 @@ constexpr std::size_t kCache = 8;
 
 std::string IdOf(int i) { return "res-" + std::to_string(i); }
 
-}  // namespace
-
-BOOST_AUTO_TEST_CASE(idle_runs_beyond_the_cache_are_evicted_and_rebuilt) {
+// Parks kRuns two_signals runs, signals each twice, checks every result.
+void SignalEveryRunTwice(std::size_t max_resident_runs, std::size_t max_cached_records) {
   MemoryStore store;
   WorkflowRegistry registry;
   BOOST_REQUIRE(registry.workflow("two_signals", &TwoSignals).ok());
-  auto opened = Engine::Open({.store = &store, .registry = &registry, .max_resident_runs = kCache});
+  auto opened = Engine::Open({.store = &store,
+                              .registry = &registry,
+                              .max_resident_runs = max_resident_runs,
+                              .max_cached_records = max_cached_records});
   BOOST_REQUIRE(opened.ok());
   Engine& engine = **opened;
 
@@ -53,11 +57,12 @@ BOOST_AUTO_TEST_CASE(idle_runs_beyond_the_cache_are_evicted_and_rebuilt) {
   for (int i = 0; i < kRuns; ++i) {
     BOOST_REQUIRE(engine.Start(IdOf(i), "two_signals", JsonPayload(i)).status.ok());
   }
-  BOOST_REQUIRE(WaitFor([&] { return resident() <= kCache; }));
+  const std::size_t cache = max_resident_runs == 0 ? kRuns : max_resident_runs;
+  BOOST_REQUIRE(WaitFor([&] { return resident() <= cache; }));
   for (int i = 0; i < kRuns; ++i) {
     BOOST_REQUIRE(engine.Signal(IdOf(i), "a", JsonPayload(i * 10)).status.ok());
   }
-  BOOST_REQUIRE(WaitFor([&] { return all_have(2) && resident() <= kCache; }));
+  BOOST_REQUIRE(WaitFor([&] { return all_have(2) && resident() <= cache; }));
   for (int i = 0; i < kRuns; ++i) {
     BOOST_REQUIRE(engine.Signal(IdOf(i), "b", JsonPayload(i * 100)).status.ok());
   }
@@ -71,4 +76,14 @@ BOOST_AUTO_TEST_CASE(idle_runs_beyond_the_cache_are_evicted_and_rebuilt) {
   // Closed runs leave memory; nothing was parked on the way.
   BOOST_REQUIRE(WaitFor([&] { return resident() == 0; }));
   for (int i = 0; i < kRuns; ++i) BOOST_TEST(engine.Describe(IdOf(i))->parked_error == "");
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(idle_runs_beyond_the_cache_are_evicted_and_rebuilt) {
+  SignalEveryRunTwice(kCache, EngineOptions{}.max_cached_records);
+}
+
+BOOST_AUTO_TEST_CASE(records_beyond_the_writers_cache_are_read_from_the_store) {
+  SignalEveryRunTwice(/*max_resident_runs=*/0, /*max_cached_records=*/4);
 }

@@ -126,6 +126,9 @@ struct EngineOptions {
   // Idle runs kept in memory; beyond it the least recently used are evicted
   // and rebuilt by replay on their next input. 0 = no limit.
   std::size_t max_resident_runs = 100000;
+  // Workflow records the writer keeps in memory (~600 B each); the others are
+  // read from the store when an input arrives for them.
+  std::size_t max_cached_records = 8192;
   SupervisionOptions supervision;
 };
 
