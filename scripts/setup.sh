@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libnats-dev nats-server liblmdb-dev lmdb-utils
   libprotobuf-dev protobuf-compiler
-  libspdlog-dev libboost-test-dev libcli11-dev nlohmann-json3-dev
+  libspdlog-dev libboost-test-dev libcli11-dev nlohmann-json3-dev libjemalloc-dev
 )
 
 missing=()
