@@ -10,6 +10,7 @@
 #include "activity_pool.h"
 #include "aion/engine/history.h"
 #include "aion/engine/ids.h"
+#include "outbox_positions.h"
 #include "outbox_relay.h"
 #include "run_host.h"
 #include "timer_service.h"
@@ -64,14 +65,16 @@ class CloseWaiters {
 
 class EngineImpl final : public Engine {
  public:
-  explicit EngineImpl(EngineOptions options) : options_(std::move(options)) {
+  EngineImpl(EngineOptions options, std::uint64_t first_outbox_position)
+      : options_(std::move(options)) {
     // First: commit effects (which may start as soon as the writer exists)
     // hand local attempts to the pool.
     activities_ = std::make_unique<ActivityPool>(
         options_.activities, options_.activity_threads,
         [this](IngressMessage result) { ReportLocalResult(std::move(result)); },
         [this](ActivityHeartbeat hb) { return HeartbeatAndWait(std::move(hb)); });
-    writer_ = std::make_unique<Writer>(options_, [this](const CommitEffects& e) { Apply(e); });
+    writer_ = std::make_unique<Writer>(options_, first_outbox_position,
+                                       [this](const CommitEffects& e) { Apply(e); });
     runs_ =
         std::make_unique<RunHost>(options_, [this](const std::string& id, const std::string& run_id,
                                                    std::vector<IssuedCommand> commands) {
@@ -416,7 +419,10 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
   if (options.registry == nullptr) return InvalidArgument("EngineOptions.registry is required");
   if (options.clock == nullptr) return InvalidArgument("EngineOptions.clock is null");
   if (options.partition_count == 0) return InvalidArgument("partition_count must be positive");
-  auto engine = std::make_unique<EngineImpl>(std::move(options));
+  // Before anything commits: the writer numbers new outbox rows after these.
+  auto first_outbox_position = OpenOutboxPositions(*options.store);
+  if (!first_outbox_position.ok()) return first_outbox_position.status();
+  auto engine = std::make_unique<EngineImpl>(std::move(options), *first_outbox_position);
   AION_RETURN_IF_ERROR(engine->Recover());
   return std::unique_ptr<Engine>(std::move(engine));
 }

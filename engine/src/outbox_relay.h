@@ -1,6 +1,6 @@
 // OutboxRelay: publishes committed outbox rows, then has the writer delete
 // them (invariant 4). At-least-once: a crash between publish and delete
-// republishes the row with the same key, which receivers dedupe. Without a
+// republishes the row with the same msg_id, which receivers dedupe. Without a
 // sink, rows addressed to workflows are delivered to this engine.
 //
 // Keys are commit positions, so the relay reads on after the last key it

@@ -12,43 +12,10 @@
 
 #include "aion/engine/history.h"
 #include "aion/engine/ids.h"
+#include "outbox_positions.h"
 
 namespace aion {
 namespace {
-
-std::string OutboxPositionKey(std::uint64_t position) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(position));
-  return buf;
-}
-
-// The position after the last row in the outbox (0 if it is empty). Rows keyed
-// otherwise (not 20 digits) are not positions and are skipped.
-std::uint64_t NextOutboxPosition(Store& store) {
-  std::uint64_t next = 0;
-  std::string after;
-  while (true) {
-    auto page = store.ReadOutbox(after, 1024);
-    if (!page.ok()) {
-      // Unknown end: start far above any position counted from 0 so far
-      // (wall-clock microseconds x 1024), so new rows still sort last.
-      spdlog::warn("writer: cannot read the outbox: {}", page.status().ToString());
-      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-          std::chrono::system_clock::now().time_since_epoch());
-      return std::max<std::uint64_t>(next, static_cast<std::uint64_t>(us.count()) * 1024);
-    }
-    if (page->empty()) return next;
-    for (const OutboxRow& row : *page) {
-      const std::string& k = row.key();
-      if (k.size() == 20 &&
-          std::all_of(k.begin(), k.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-        next = std::max<std::uint64_t>(next, std::stoull(k) + 1);
-      }
-    }
-    if (page->size() < 1024) return next;
-    after = page->back().key();
-  }
-}
 
 std::string OutboxKey(const std::string& workflow_id, std::uint64_t seq) {
   char buf[24];
@@ -1163,10 +1130,11 @@ class Writer::BatchBuilder {
   CommitEffects effects_;
 };
 
-Writer::Writer(const EngineOptions& options, EffectsSink effects)
+Writer::Writer(const EngineOptions& options, std::uint64_t first_outbox_position,
+               EffectsSink effects)
     : options_(options),
       effects_(std::move(effects)),
-      next_outbox_position_(NextOutboxPosition(*options.store)),
+      next_outbox_position_(first_outbox_position),
       thread_([this] { Loop(); }) {}
 
 Writer::~Writer() { Stop(); }
@@ -1231,6 +1199,14 @@ void Writer::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool Writer::Redefer(OutboxWork& work) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (stopping_) return false;
+  if (deferred_.empty()) deferred_since_ = std::chrono::steady_clock::now();
+  deferred_.push_back(std::move(work));
+  return true;
+}
+
 void Writer::WaitForWork(std::unique_lock<std::mutex>& lock) {
   while (!stopping_ && queue_.empty()) {
     if (deferred_.empty()) {
@@ -1293,6 +1269,11 @@ void Writer::HandleBatch(std::deque<Work> items) {
     return;
   }
   const CommitEffects effects = committed.ok() ? builder.Publish() : builder.Discard();
+  // Deletions that rode along with other work did not fail themselves: they
+  // wait for the next commit rather than make the relay republish.
+  const bool only_deletions = std::all_of(items.begin(), items.end(), [](const Work& w) {
+    return std::holds_alternative<OutboxWork>(w);
+  });
   // Record before ack, record before deliver: effects run only now.
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (auto* in = std::get_if<IngressWork>(&items[i])) {
@@ -1303,7 +1284,7 @@ void Writer::HandleBatch(std::deque<Work> items) {
     } else if (auto* t = std::get_if<TimerWork>(&items[i])) {
       t->done(committed);
     } else if (auto* o = std::get_if<OutboxWork>(&items[i])) {
-      o->done(committed);
+      if (committed.ok() || only_deletions || !Redefer(*o)) o->done(committed);
     } else if (auto* h = std::get_if<HeartbeatWork>(&items[i])) {
       h->done(committed.ok() ? heartbeats[i] : committed);
     }
@@ -1333,7 +1314,7 @@ void Writer::HandleAlone(Work item) {
 
 void Writer::TrimRecordCache() {
   const std::size_t limit = options_.max_cached_records;
-  if (records_.size() <= limit) return;
+  if (limit == 0 || records_.size() <= limit) return;
   // Any entries will do: a record not cached is one store read away, and
   // parked runs (most of a large cache) are the least likely to need theirs.
   auto it = records_.begin();

@@ -48,7 +48,8 @@ struct CommitEffects {
 class Writer {
  public:
   using EffectsSink = std::function<void(const CommitEffects&)>;
-  Writer(const EngineOptions& options, EffectsSink effects);
+  // `first_outbox_position`: OpenOutboxPositions' answer for the store.
+  Writer(const EngineOptions& options, std::uint64_t first_outbox_position, EffectsSink effects);
   ~Writer();
 
   void SubmitIngress(std::vector<IngressMessage> batch, IngressCallback done);
@@ -94,6 +95,8 @@ class Writer {
   // Waits until there is work to commit now: queued work, stopping, or
   // deferred deletions that waited long enough or piled up. Requires mu_.
   void WaitForWork(std::unique_lock<std::mutex>& lock);
+  // Puts `work` back among the deferred deletions, unless stopping (false).
+  bool Redefer(OutboxWork& work);
   void Loop();
   void HandleBatch(std::deque<Work> items);
   // Commits `item` on its own, and an ingress batch one message at a time.

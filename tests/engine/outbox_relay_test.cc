@@ -51,7 +51,10 @@ class ScriptedSink final : public OutboxSink {
         n = std::min(n, script_.front());
         script_.pop_front();
       }
-      for (std::size_t i = 0; i < n; ++i) accepted_.push_back(rows[i].key());
+      for (std::size_t i = 0; i < n; ++i) {
+        accepted_.push_back(rows[i].key());
+        accepted_msg_ids_.push_back(OutboxMsgId(rows[i]));
+      }
     }
     if (n < rows.size()) *error = Status(StatusCode::kUnavailable, "scripted refusal");
     return n;
@@ -69,6 +72,10 @@ class ScriptedSink final : public OutboxSink {
     std::lock_guard<std::mutex> g(mu_);
     return accepted_;
   }
+  std::vector<std::string> accepted_msg_ids() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return accepted_msg_ids_;
+  }
 
  private:
   mutable std::mutex mu_;
@@ -76,6 +83,7 @@ class ScriptedSink final : public OutboxSink {
   std::deque<std::size_t> script_;                 // guarded by mu_
   std::vector<std::vector<std::string>> offered_;  // guarded by mu_
   std::vector<std::string> accepted_;              // guarded by mu_
+  std::vector<std::string> accepted_msg_ids_;      // guarded by mu_
 };
 
 // Only Publish: the default PublishBatch. Fails the row keyed `bad`.
@@ -190,9 +198,11 @@ struct RelayFixture {
 BOOST_FIXTURE_TEST_CASE(rows_awaiting_deletion_are_not_published_again, RelayFixture) {
   StartThree();  // the sink refuses: all six rows wait
   // Deletions fail transiently: the writer holds and retries them (and takes
-  // no other work meanwhile, so the runs were started first).
+  // no other work meanwhile, so the runs were started first). The sink takes
+  // 3 rows, then everything: the relay reads from the start again while the
+  // deletion of those 3 is held, and must not offer them again.
   faulty.RefuseBatchesWhere(&OnlyDeletes, Status(StatusCode::kUnavailable, "disk busy"));
-  sink.Open({});
+  sink.Open({3});
   BOOST_TEST(WaitFor([&] { return sink.accepted().size() >= 6u; }));
   BOOST_TEST(WaitFor([&] { return faulty.failed_commits() >= 3; }));
   BOOST_TEST(!OutboxEmpty());
@@ -259,5 +269,52 @@ BOOST_FIXTURE_TEST_CASE(outbox_keys_follow_commit_order_across_a_restart, RelayF
   BOOST_TEST((started_rows() == std::vector<std::string>{"zz/00000000000000000001",
                                                          "aa/00000000000000000001",
                                                          "00/00000000000000000001"}));
+  engine->Shutdown();
+}
+
+// A deletion that rides along with a commit refused for other reasons (here:
+// every batch with appends) is not failed: it waits for the next commit, so
+// nothing published is published again.
+BOOST_FIXTURE_TEST_CASE(deletions_riding_with_a_refused_commit_wait_for_the_next, RelayFixture) {
+  StartThree();  // the sink refuses: all six rows wait
+  faulty.RefuseBatchesWhere([](const WriteBatch& b) { return !b.appends.empty(); },
+                            Status(StatusCode::kAborted, "stale head"));
+  sink.Open({});
+  BOOST_TEST(WaitFor([&] { return sink.accepted().size() >= 6u; }));
+  // Refused commits, back to back, while the deletion waits to ride along.
+  const auto until = std::chrono::steady_clock::now() + 200ms;
+  for (int i = 0; i < 200 && std::chrono::steady_clock::now() < until; ++i) {
+    auto refused = engine->Start("x-" + std::to_string(i), "echo", JsonPayload(Json(i)));
+    BOOST_TEST((refused.status.code() == StatusCode::kAborted));
+  }
+  faulty.RefuseBatchesWhere(nullptr, Status::Ok());
+  BOOST_TEST(WaitFor([&] { return OutboxEmpty(); }));
+  BOOST_TEST(sink.accepted().size() == 6u);
+  engine->Shutdown();
+}
+
+// Rows keyed the way of earlier versions (<workflow id>/<seq>) are re-keyed
+// to commit positions at open, keep their old key as msg id, and go out
+// first, in their old order, before rows committed after the open.
+BOOST_FIXTURE_TEST_CASE(rows_of_an_earlier_version_are_re_keyed_and_published_first, RelayFixture) {
+  WriteBatch old;
+  for (const char* key :
+       {"b-1/00000000000000000001", "a-1/00000000000000000002", "a-1/00000000000000000001"}) {
+    old.outbox_puts.push_back(Row(key));
+  }
+  BOOST_REQUIRE(store.Commit(old).ok());
+  sink.Open({});
+  StartThree();
+  BOOST_TEST(WaitFor([&] { return OutboxEmpty(); }));
+  const auto keys = sink.accepted();
+  const auto msg_ids = sink.accepted_msg_ids();
+  BOOST_REQUIRE(msg_ids.size() == 9u);  // 3 old rows, then started and completed of 3 runs
+  BOOST_TEST((std::vector<std::string>(keys.begin(), keys.begin() + 3) ==
+              std::vector<std::string>{"00000000000000000000", "00000000000000000001",
+                                       "00000000000000000002"}));
+  BOOST_TEST((std::vector<std::string>(msg_ids.begin(), msg_ids.begin() + 3) ==
+              std::vector<std::string>{"a-1/00000000000000000001", "a-1/00000000000000000002",
+                                       "b-1/00000000000000000001"}));
+  BOOST_TEST(msg_ids[3] == "w-1/00000000000000000001");
   engine->Shutdown();
 }

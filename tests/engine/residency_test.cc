@@ -9,6 +9,7 @@
 #include "aion/engine/engine.h"
 #include "aion/engine/history.h"
 #include "aion/engine/memory_store.h"
+#include "support/fault_injection_store.h"
 #include "support/wait.h"
 
 using namespace aion;
@@ -31,8 +32,11 @@ constexpr std::size_t kCache = 8;
 std::string IdOf(int i) { return "res-" + std::to_string(i); }
 
 // Parks kRuns two_signals runs, signals each twice, checks every result.
-void SignalEveryRunTwice(std::size_t max_resident_runs, std::size_t max_cached_records) {
-  MemoryStore store;
+// Returns how many workflow records were read from the store while the
+// second signals were recorded.
+int SignalEveryRunTwice(std::size_t max_resident_runs, std::size_t max_cached_records) {
+  MemoryStore memory;
+  aion::testing::FaultInjectionStore store(&memory);  // counts the reads
   WorkflowRegistry registry;
   BOOST_REQUIRE(registry.workflow("two_signals", &TwoSignals).ok());
   auto opened = Engine::Open({.store = &store,
@@ -63,9 +67,11 @@ void SignalEveryRunTwice(std::size_t max_resident_runs, std::size_t max_cached_r
     BOOST_REQUIRE(engine.Signal(IdOf(i), "a", JsonPayload(i * 10)).status.ok());
   }
   BOOST_REQUIRE(WaitFor([&] { return all_have(2) && resident() <= cache; }));
+  const int reads_before = store.workflow_reads();
   for (int i = 0; i < kRuns; ++i) {
     BOOST_REQUIRE(engine.Signal(IdOf(i), "b", JsonPayload(i * 100)).status.ok());
   }
+  const int reads = store.workflow_reads() - reads_before;
   for (int i = 0; i < kRuns; ++i) {
     auto done = engine.AwaitResult(IdOf(i), 20s);
     BOOST_REQUIRE(done.ok());
@@ -76,6 +82,7 @@ void SignalEveryRunTwice(std::size_t max_resident_runs, std::size_t max_cached_r
   // Closed runs leave memory; nothing was parked on the way.
   BOOST_REQUIRE(WaitFor([&] { return resident() == 0; }));
   for (int i = 0; i < kRuns; ++i) BOOST_TEST(engine.Describe(IdOf(i))->parked_error == "");
+  return reads;
 }
 
 }  // namespace
@@ -84,6 +91,11 @@ BOOST_AUTO_TEST_CASE(idle_runs_beyond_the_cache_are_evicted_and_rebuilt) {
   SignalEveryRunTwice(kCache, EngineOptions{}.max_cached_records);
 }
 
+// Nothing evicted: store reads while recording signals come from the writer.
 BOOST_AUTO_TEST_CASE(records_beyond_the_writers_cache_are_read_from_the_store) {
-  SignalEveryRunTwice(/*max_resident_runs=*/0, /*max_cached_records=*/4);
+  const int cached =
+      SignalEveryRunTwice(/*max_resident_runs=*/0, EngineOptions{}.max_cached_records);
+  BOOST_TEST(cached == 0);  // every record came from the writer's cache
+  const int bounded = SignalEveryRunTwice(/*max_resident_runs=*/0, /*max_cached_records=*/4);
+  BOOST_TEST(bounded >= kRuns - 4);  // only a handful stayed cached
 }

@@ -35,6 +35,7 @@ class FaultInjectionStore final : public Store {
   }
   void HealReads() { FailReads(Status::Ok()); }
   int commits() const { return commits_.load(); }
+  int workflow_reads() const { return workflow_reads_.load(); }  // GetWorkflow calls
   int failed_commits() const { return failed_commits_.load(); }
 
   Status Commit(const WriteBatch& batch) override {
@@ -54,6 +55,7 @@ class FaultInjectionStore final : public Store {
     return s;
   }
   Result<WorkflowRecord> GetWorkflow(std::string_view id) override {
+    ++workflow_reads_;
     return target_->GetWorkflow(id);
   }
   Result<std::vector<HistoryEvent>> ReadHistory(std::string_view id, std::uint64_t from,
@@ -87,6 +89,7 @@ class FaultInjectionStore final : public Store {
   Status refusal_;                                 // guarded by mu_
   std::atomic<int> commits_{0};
   std::atomic<int> failed_commits_{0};
+  std::atomic<int> workflow_reads_{0};
 };
 
 }  // namespace aion::testing

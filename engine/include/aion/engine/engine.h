@@ -127,7 +127,7 @@ struct EngineOptions {
   // and rebuilt by replay on their next input. 0 = no limit.
   std::size_t max_resident_runs = 100000;
   // Workflow records the writer keeps in memory (~600 B each); the others are
-  // read from the store when an input arrives for them.
+  // read from the store when an input arrives for them. 0 = no limit.
   std::size_t max_cached_records = 8192;
   SupervisionOptions supervision;
 };

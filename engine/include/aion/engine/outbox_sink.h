@@ -5,9 +5,10 @@
 // workflow come in seq order) and hands them to PublishBatch. It deletes a
 // row only after the sink reported it accepted; the rest is offered again,
 // from the first unaccepted row on, in a later round. A row may thus be
-// published more than once (also after a crash); OutboxMsgId(row) is stable
-// and must be used as the idempotency id (Nats-Msg-Id), so receivers drop
-// the repeat.
+// published more than once (also after a crash or a failed deletion, when a
+// repeat of an earlier row may follow later rows of its workflow);
+// OutboxMsgId(row) is stable and must be used as the idempotency id
+// (Nats-Msg-Id), so receivers drop the repeat.
 #pragma once
 
 #include <cstddef>
