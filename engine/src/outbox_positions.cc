@@ -18,9 +18,9 @@ bool IsPositionKey(const std::string& key) {
 
 }  // namespace
 
-std::string OutboxPositionKey(std::uint64_t position) {
+std::string TwentyDigits(std::uint64_t n) {
   char buf[24];
-  std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(position));
+  std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(n));
   return buf;
 }
 

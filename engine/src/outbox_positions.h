@@ -12,8 +12,12 @@
 
 namespace aion {
 
+// `n` as 20 decimal digits, zero-padded, so that the strings sort like the
+// numbers: outbox positions, and the seqs in msg ids.
+std::string TwentyDigits(std::uint64_t n);
+
 // The key of the row at `position`.
-std::string OutboxPositionKey(std::uint64_t position);
+inline std::string OutboxPositionKey(std::uint64_t position) { return TwentyDigits(position); }
 
 // Prepares `store`'s outbox for positions and returns the position after its
 // last row (0 when empty). Rows keyed the way of earlier versions

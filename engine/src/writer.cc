@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -17,10 +16,9 @@
 namespace aion {
 namespace {
 
-std::string OutboxKey(const std::string& workflow_id, std::uint64_t seq) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(seq));
-  return workflow_id + "/" + buf;
+// The msg id of the outbox rows an event produces: `<workflow id>/<seq>`.
+std::string EventMsgId(const std::string& workflow_id, std::uint64_t seq) {
+  return workflow_id + "/" + TwentyDigits(seq);
 }
 
 bool SameTimerRow(const TimerRow& a, const TimerRow& b) {
@@ -476,7 +474,7 @@ class Writer::BatchBuilder {
         if (child == nullptr) return;
         const std::uint64_t seq = Append(st, cmd);
         SendToChild(st, *child, records::WorkflowMessageRow::KIND_CANCEL,
-                    OutboxKey(st.rec.workflow_id(), seq),
+                    EventMsgId(st.rec.workflow_id(), seq),
                     "cancelled by its parent workflow '" + st.rec.workflow_id() + "'");
         ForgetChild(st.rec, ref);
         return;
@@ -674,7 +672,7 @@ class Writer::BatchBuilder {
     AddLifecycle(st, seq);
     ApplyParentClosePolicies(st, seq);
     if (st.rec.has_parent() && !terminal.has_workflow_continued_as_new()) {
-      ReportToParent(st, terminal, OutboxKey(st.rec.workflow_id(), seq) + "/parent");
+      ReportToParent(st, terminal, EventMsgId(st.rec.workflow_id(), seq) + "/parent");
     }
     return seq;
   }
@@ -700,7 +698,7 @@ class Writer::BatchBuilder {
     start.set_workflow_type(sched.workflow_type());
     *start.mutable_input() = sched.input();
     start.set_run_timeout_us(sched.run_timeout_us());
-    AddMessage(OutboxKey(st.rec.workflow_id(), seq), std::move(start));
+    AddMessage(EventMsgId(st.rec.workflow_id(), seq), std::move(start));
   }
 
   IngressOutcome ChildResult(const IngressMessage& msg) {
@@ -768,7 +766,7 @@ class Writer::BatchBuilder {
                                WorkflowStatusName(st.rec.status()) + ")";
     for (const records::PendingChild& child : st.rec.children()) {
       const std::string key =
-          OutboxKey(st.rec.workflow_id(), terminal_seq) + "/child/" + child.child_ref();
+          EventMsgId(st.rec.workflow_id(), terminal_seq) + "/child/" + child.child_ref();
       switch (child.parent_close_policy()) {
         case history::PARENT_CLOSE_POLICY_REQUEST_CANCEL:
           SendToChild(st, child, records::WorkflowMessageRow::KIND_CANCEL, key, reason);
@@ -1062,7 +1060,7 @@ class Writer::BatchBuilder {
   void AddTaskRow(const Staged& st, std::uint64_t seq, records::OutboxRow::Kind kind,
                   records::ActivityTaskRow task) {
     OutboxRow row;
-    row.set_msg_id(OutboxKey(st.rec.workflow_id(), seq));
+    row.set_msg_id(EventMsgId(st.rec.workflow_id(), seq));
     row.set_kind(kind);
     row.set_workflow_id(st.rec.workflow_id());
     row.set_workflow_type(st.rec.workflow_type());
@@ -1105,7 +1103,7 @@ class Writer::BatchBuilder {
 
   void AddLifecycle(const Staged& st, std::uint64_t seq) {
     OutboxRow row;
-    row.set_msg_id(OutboxKey(st.rec.workflow_id(), seq));
+    row.set_msg_id(EventMsgId(st.rec.workflow_id(), seq));
     row.set_kind(OutboxRow::KIND_LIFECYCLE);
     row.set_workflow_id(st.rec.workflow_id());
     row.set_workflow_type(st.rec.workflow_type());
@@ -1166,8 +1164,7 @@ void Writer::Enqueue(Work work) {
     std::lock_guard<std::mutex> g(mu_);
     if (!stopping_) {
       if (std::holds_alternative<OutboxWork>(work)) {
-        if (deferred_.empty()) deferred_since_ = std::chrono::steady_clock::now();
-        deferred_.push_back(std::move(work));
+        Defer(std::move(work));
       } else {
         queue_.push_back(std::move(work));
       }
@@ -1199,11 +1196,15 @@ void Writer::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void Writer::Defer(Work work) {
+  if (deferred_.empty()) deferred_since_ = std::chrono::steady_clock::now();
+  deferred_.push_back(std::move(work));
+}
+
 bool Writer::Redefer(OutboxWork& work) {
   std::lock_guard<std::mutex> g(mu_);
   if (stopping_) return false;
-  if (deferred_.empty()) deferred_since_ = std::chrono::steady_clock::now();
-  deferred_.push_back(std::move(work));
+  Defer(std::move(work));
   return true;
 }
 

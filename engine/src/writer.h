@@ -95,6 +95,8 @@ class Writer {
   // Waits until there is work to commit now: queued work, stopping, or
   // deferred deletions that waited long enough or piled up. Requires mu_.
   void WaitForWork(std::unique_lock<std::mutex>& lock);
+  // Adds `work` (a deletion) to deferred_. Requires mu_.
+  void Defer(Work work);
   // Puts `work` back among the deferred deletions, unless stopping (false).
   bool Redefer(OutboxWork& work);
   void Loop();

@@ -2,8 +2,8 @@
 // (DESIGN §3 step 6, §4.4), routed by the row's kind:
 //
 // - KIND_LIFECYCLE: a LifecycleEvent (protobuf binary) on
-//   <prefix>.evt.<type>.<id>.<event> with Nats-Msg-Id = row.key(), so a
-//   republish after a crash is dropped by the stream's duplicate window.
+//   <prefix>.evt.<type>.<id>.<event> with Nats-Msg-Id = OutboxMsgId(row), so
+//   a republish after a crash is dropped by the stream's duplicate window.
 // - KIND_ACTIVITY_TASK: a wire.ActivityTask in the protobuf JSON mapping
 //   (Content-Type: application/json) on <prefix>.task.<queue> (AION_TASKS)
 //   with Nats-Msg-Id = <id>:<run>:<activity>:<attempt>.
@@ -14,11 +14,11 @@
 //   protobuf binary, straight to the addressee's partition
 //   <prefix>.in.<p>.<id>.<kind> (p = PartitionOf(id, partitions), so it
 //   does not depend on the server's aion.wf mapping) with Nats-Msg-Id =
-//   row.key(); the addressee's ingress dedupes it by its request id too.
+//   OutboxMsgId(row); the addressee's ingress dedupes it by its request id too.
 //
 // JetStream publishes count only after the PubAck, core ones after a flush.
 // PublishBatch sends the JetStream rows of a batch without waiting for each
-// PubAck (at most 256 in flight), in waves: wave k holds the k-th row of
+// PubAck (at most 2048 in flight), in waves: wave k holds the k-th row of
 // each workflow in the batch, so a workflow's row is sent only after its
 // earlier rows were acked. Cancel notes go in their wave, flushed at its end.
 // Borrows the connection, which must outlive it; called by the engine's
