@@ -9,8 +9,8 @@
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <future>
-#include <thread>
 #include <sstream>
+#include <thread>
 
 #include "aion/engine/history.h"
 #include "aion/engine/memory_store.h"
@@ -82,6 +82,17 @@ Task<Json> Blocker(Context& ctx, Json) {
   co_return nullptr;
 }
 
+// Input by reference: the engine keeps the converted input alive across the
+// wait (detail::InvokeKeepingInput).
+Task<Json> ByRef(Context& ctx, const Json& input) {
+  Json got = co_await ctx.signal<Json>("go");
+  co_return Json{{"input", input}, {"signal", got}};
+}
+Task<void> ByRefVoid(Context& ctx, const Json& input) {
+  Json got = co_await ctx.signal<Json>("go");
+  if (got != input) throw std::runtime_error("the input changed while the run waited");
+}
+
 Task<Json> Throws(Context& ctx, Json) {
   co_await ctx.sleep(1ms);
   throw std::runtime_error("card declined");
@@ -92,6 +103,8 @@ struct Harness {
     BOOST_REQUIRE(examples::RegisterReferenceWorkflows(registry).ok());
     BOOST_REQUIRE(registry.workflow("signal_or_timeout", &SignalOrTimeout).ok());
     BOOST_REQUIRE(registry.workflow("throws", &Throws).ok());
+    BOOST_REQUIRE(registry.workflow("by_ref", &ByRef).ok());
+    BOOST_REQUIRE(registry.workflow("by_ref_void", &ByRefVoid).ok());
     BOOST_REQUIRE(registry.workflow("wait_go", &WaitGo).ok());
     BOOST_REQUIRE(registry.workflow("reminder", &Reminder).ok());
     BOOST_REQUIRE(registry.workflow("sleepy", &SleepA).ok());
@@ -166,6 +179,21 @@ BOOST_AUTO_TEST_CASE(noop_returns_its_input) {
   BOOST_TEST(hist[0].has_workflow_started());
   BOOST_TEST(hist[1].has_workflow_completed());
   BOOST_TEST(hist[1].caused_by() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(workflows_taking_their_input_by_reference_keep_it_across_waits) {
+  Harness h;
+  const Json input = {{"order", "a-1"}, {"items", {1, 2, 3}}};
+  BOOST_REQUIRE(h.engine->Start("r1", "by_ref", JsonPayload(input)).status.ok());
+  BOOST_REQUIRE(h.engine->Start("r2", "by_ref_void", JsonPayload(input)).status.ok());
+  BOOST_REQUIRE(h.engine->Signal("r1", "go", JsonPayload(7)).status.ok());
+  BOOST_REQUIRE(h.engine->Signal("r2", "go", JsonPayload(input)).status.ok());
+  Outcome o = h.Result("r1");
+  BOOST_TEST(o.status == records::WORKFLOW_STATUS_COMPLETED);
+  BOOST_TEST(Output(o) == (Json{{"input", input}, {"signal", 7}}));
+  Outcome v = h.Result("r2");
+  BOOST_TEST(v.status == records::WORKFLOW_STATUS_COMPLETED);
+  BOOST_TEST(Output(v) == Json(nullptr));
 }
 
 BOOST_AUTO_TEST_CASE(timer_then_signal_completes) {

@@ -62,13 +62,10 @@ inline Task<Payload> FailedStart(std::exception_ptr error) {
 template <typename Out, typename In, typename Fn>
 Task<Payload> InvokeKeepingInput(Fn fn, Context& ctx, Payload input) {
   using Arg = std::remove_cvref_t<In>;
-  if constexpr (std::is_void_v<Out>) {
-    co_await fn(ctx, FromPayload<Arg>(input));
-    co_return JsonPayload(nullptr);
-  } else {
-    Out out = co_await fn(ctx, FromPayload<Arg>(input));
-    co_return ToPayload(out);
-  }
+  Arg arg = FromPayload<Arg>(input);
+  Task<Payload> result = ResultAsPayload<Out>(fn(ctx, arg));
+  Payload out = co_await result;
+  co_return out;
 }
 
 template <typename Out, typename In, typename Fn>
