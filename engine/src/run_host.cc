@@ -141,9 +141,7 @@ bool RunHost::TryIdle(Run& run) {
          idle_oldest_ != nullptr) {
     Run* oldest = idle_oldest_;
     LruRemove(*oldest);
-    if (oldest->wake.load(std::memory_order_acquire) == kIdle) {
-      runs_.erase(runs_.find(oldest->workflow_id()));
-    }
+    if (oldest->wake.load(std::memory_order_acquire) == kIdle) Erase(*oldest);
   }
   return true;
 }
@@ -154,6 +152,11 @@ void RunHost::LruPushBack(Run& run) {
   (idle_newest_ != nullptr ? idle_newest_->lru_next : idle_oldest_) = &run;
   idle_newest_ = &run;
   run.in_lru = true;
+}
+
+void RunHost::Erase(Run& run) {
+  if (run.in_lru) LruRemove(run);
+  runs_.erase(runs_.find(run.workflow_id()));  // frees `run`
 }
 
 void RunHost::LruRemove(Run& run) {
@@ -284,8 +287,7 @@ void RunHost::Park(Run& run, const Status& why) {
     std::lock_guard<std::mutex> g(runs_mu_);
     parked_[id] = why.ToString();
     queries.swap(run.queries);
-    if (run.in_lru) LruRemove(run);
-    runs_.erase(id);  // later markers are refused while parked
+    Erase(run);  // later markers are refused while parked
   }
   for (auto& q : queries) {
     q.done(Status{StatusCode::kUnavailable, "run of '" + id + "' is parked: " + why.ToString()});
@@ -301,8 +303,7 @@ bool RunHost::TryRetire(Run& run) {
     return false;
   }
   faults_.erase(run.workflow_id());
-  if (run.in_lru) LruRemove(run);
-  runs_.erase(runs_.find(run.workflow_id()));
+  Erase(run);
   return true;
 }
 

@@ -94,6 +94,7 @@ class RunHost {
   bool TryIdle(Run& run);
   void LruPushBack(Run& run);  // with runs_mu_
   void LruRemove(Run& run);    // with runs_mu_
+  void Erase(Run& run);        // with runs_mu_: out of the LRU and runs_, freed
 
   const EngineOptions options_;
   CommandSink commands_;
