@@ -165,11 +165,14 @@ namespace {
 // a ScriptedSink, with three finished `echo` runs (six outbox rows).
 struct RelayFixture {
   RelayFixture() { BOOST_REQUIRE(registry.workflow("echo", &Echo).ok()); }
-  void StartThree() {
+  void Open() {
     auto opened =
         Engine::Open({.store = &faulty, .registry = &registry, .clock = &clock, .outbox = &sink});
     BOOST_REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
     engine = std::move(*opened);
+  }
+  void StartThree() {
+    Open();
     for (const char* id : {"w-1", "w-2", "w-3"}) {
       BOOST_REQUIRE(engine->Start(id, "echo", JsonPayload(Json{{"id", id}})).status.ok());
       BOOST_REQUIRE(engine->AwaitResult(id, 20s).ok());
@@ -240,12 +243,6 @@ BOOST_FIXTURE_TEST_CASE(rows_whose_deletion_failed_are_published_again, RelayFix
 // Outbox keys are commit positions: the relay reads rows in commit order, not
 // in workflow-id order, and a reopened engine goes on after the last key.
 BOOST_FIXTURE_TEST_CASE(outbox_keys_follow_commit_order_across_a_restart, RelayFixture) {
-  auto open = [&] {
-    auto opened =
-        Engine::Open({.store = &faulty, .registry = &registry, .clock = &clock, .outbox = &sink});
-    BOOST_REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
-    engine = std::move(*opened);
-  };
   auto started_rows = [&] {
     std::vector<std::string> msg_ids;
     auto rows = store.ReadOutbox("", 256);
@@ -255,7 +252,7 @@ BOOST_FIXTURE_TEST_CASE(outbox_keys_follow_commit_order_across_a_restart, RelayF
     }
     return msg_ids;
   };
-  open();  // the sink refuses: rows stay in the outbox
+  Open();  // the sink refuses: rows stay in the outbox
   for (const char* id : {"zz", "aa"}) {
     BOOST_REQUIRE(engine->Start(id, "echo", JsonPayload(Json{{"id", id}})).status.ok());
     BOOST_REQUIRE(engine->AwaitResult(id, 20s).ok());
@@ -263,7 +260,7 @@ BOOST_FIXTURE_TEST_CASE(outbox_keys_follow_commit_order_across_a_restart, RelayF
   BOOST_TEST((started_rows() ==
               std::vector<std::string>{"zz/00000000000000000001", "aa/00000000000000000001"}));
   engine->Shutdown();
-  open();
+  Open();
   BOOST_REQUIRE(engine->Start("00", "echo", JsonPayload(Json{{"id", 0}})).status.ok());
   BOOST_REQUIRE(engine->AwaitResult("00", 20s).ok());
   BOOST_TEST((started_rows() == std::vector<std::string>{"zz/00000000000000000001",
