@@ -67,6 +67,12 @@ int SignalEveryRunTwice(std::size_t max_resident_runs, std::size_t max_cached_re
     BOOST_REQUIRE(engine.Signal(IdOf(i), "a", JsonPayload(i * 10)).status.ok());
   }
   BOOST_REQUIRE(WaitFor([&] { return all_have(2) && resident() <= cache; }));
+  // A query is answered only after its run caught up with its history, so
+  // no run's first execution (which reads its record) is still to come.
+  for (int i = 0; i < kRuns; ++i) {
+    auto answer = engine.Query(IdOf(i), "caught_up", JsonPayload(nullptr), 20s);
+    BOOST_REQUIRE(answer.status().code() != StatusCode::kQueryTimeout);
+  }
   const int reads_before = store.workflow_reads();
   for (int i = 0; i < kRuns; ++i) {
     BOOST_REQUIRE(engine.Signal(IdOf(i), "b", JsonPayload(i * 100)).status.ok());
