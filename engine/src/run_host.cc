@@ -38,7 +38,7 @@ void RunHost::Wake(const std::string& workflow_id, Run::PendingQuery* query) {
     run = &entry->second;
     if (added) run->id = &entry->first;
     if (run->in_lru) LruRemove(*run);
-    if (query != nullptr) run->queries.push_back(std::move(*query));
+    if (query != nullptr) run->queries.push_front(std::move(*query));
     // The CAS happens under runs_mu_ so Retire cannot free the run meanwhile.
     int s = run->wake.load(std::memory_order_acquire);
     while (true) {
@@ -208,10 +208,10 @@ Status RunHost::CatchUp(Run& run) {
 }
 
 void RunHost::AnswerQueries(Run& run) {
-  std::vector<Run::PendingQuery> queries;
+  std::forward_list<Run::PendingQuery> queries;
   {
     std::lock_guard<std::mutex> g(runs_mu_);
-    queries.swap(run.queries);
+    queries = TakeQueries(run);
   }
   for (auto& q : queries) {
     if (!run.machine) {
@@ -282,16 +282,23 @@ void RunHost::RestartLoop() {
 void RunHost::Park(Run& run, const Status& why) {
   spdlog::error("run of '{}' parked: {}", run.workflow_id(), why.ToString());
   const std::string id = run.workflow_id();  // `run` is freed below
-  std::vector<Run::PendingQuery> queries;
+  std::forward_list<Run::PendingQuery> queries;
   {
     std::lock_guard<std::mutex> g(runs_mu_);
     parked_[id] = why.ToString();
-    queries.swap(run.queries);
+    queries = TakeQueries(run);
     Erase(run);  // later markers are refused while parked
   }
   for (auto& q : queries) {
     q.done(Status{StatusCode::kUnavailable, "run of '" + id + "' is parked: " + why.ToString()});
   }
+}
+
+std::forward_list<RunHost::Run::PendingQuery> RunHost::TakeQueries(Run& run) {
+  std::forward_list<Run::PendingQuery> oldest_first;
+  oldest_first.swap(run.queries);
+  oldest_first.reverse();
+  return oldest_first;
 }
 
 bool RunHost::TryRetire(Run& run) {

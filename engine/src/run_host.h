@@ -13,6 +13,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <forward_list>
 #include <functional>
 #include <map>
 #include <memory>
@@ -60,6 +61,7 @@ class RunHost {
     const std::string* id = nullptr;  // the key of its entry in runs_
     std::atomic<int> wake{kIdle};
     std::atomic<bool> rebuild{false};
+    bool in_lru = false;  // guarded by RunHost::runs_mu_
     // Touched only by the executor that holds the run in kRunning*.
     std::optional<RunMachine> machine;
     struct PendingQuery {
@@ -67,12 +69,13 @@ class RunHost {
       Payload args;
       QueryCallback done;
     };
-    std::vector<PendingQuery> queries;  // guarded by RunHost::runs_mu_
+    // Newest first (TakeQueries gives them oldest first); one pointer, as
+    // most runs never see a query. Guarded by RunHost::runs_mu_.
+    std::forward_list<PendingQuery> queries;
     // Neighbours among idle resident runs (idle_oldest_ first); guarded by
     // runs_mu_. Intrusive: no list node per run.
     Run* lru_prev = nullptr;
     Run* lru_next = nullptr;
-    bool in_lru = false;
   };
 
   void ExecutorLoop();
@@ -95,6 +98,8 @@ class RunHost {
   void LruPushBack(Run& run);  // with runs_mu_
   void LruRemove(Run& run);    // with runs_mu_
   void Erase(Run& run);        // with runs_mu_: out of the LRU and runs_, freed
+  // With runs_mu_: the run's pending queries, oldest first; none are left.
+  static std::forward_list<Run::PendingQuery> TakeQueries(Run& run);
 
   const EngineOptions options_;
   CommandSink commands_;

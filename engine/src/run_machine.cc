@@ -90,8 +90,8 @@ Status NondeterminismAt(std::uint64_t seq, const std::string& expected, const st
 }
 }  // namespace
 
-RunMachine::RunMachine(std::string workflow_id, const WorkflowRegistry* registry)
-    : workflow_id_(std::move(workflow_id)), registry_(registry) {}
+RunMachine::RunMachine(const std::string& workflow_id, const WorkflowRegistry* registry)
+    : workflow_id_(workflow_id), registry_(registry) {}
 
 RunMachine::~RunMachine() {
   // Waiters live in coroutine frames that root_ is about to destroy.

@@ -34,7 +34,10 @@ struct IssuedCommand {
 
 class RunMachine final : public detail::RunCore {
  public:
-  RunMachine(std::string workflow_id, const WorkflowRegistry* registry);
+  // `workflow_id` must outlive the machine (RunHost passes the key of the
+  // run's entry): a resident run keeps no second copy of its id.
+  RunMachine(const std::string& workflow_id, const WorkflowRegistry* registry);
+  RunMachine(std::string&& workflow_id, const WorkflowRegistry* registry) = delete;
   ~RunMachine() override;
   RunMachine(const RunMachine&) = delete;
   RunMachine& operator=(const RunMachine&) = delete;
@@ -163,7 +166,7 @@ class RunMachine final : public detail::RunCore {
   const SignalBox* FindSignals(std::string_view name) const;
   Rare& rare();  // allocates it on first use
 
-  const std::string workflow_id_;
+  const std::string& workflow_id_;
   const WorkflowRegistry* registry_;
   std::string run_id_;
   std::uint64_t applied_seq_ = 0;
@@ -189,7 +192,7 @@ class RunMachine final : public detail::RunCore {
   std::vector<std::coroutine_handle<>> ready_;
 
   Context context_{this};
-  Task<Payload> root_;  // after context_: its frame refers to it
+  RootTask root_;  // after context_: its frame refers to it
 };
 
 }  // namespace aion

@@ -17,6 +17,8 @@ namespace {
 
 constexpr Timestamp kT0 = 1'700'000'000'000'000;
 constexpr char kRun[] = "run-1";
+// A machine refers to its workflow id; this one outlives them all.
+const std::string kWf = "wf";
 
 HistoryEvent Ev(std::uint64_t seq, Timestamp at, std::uint64_t caused_by = 0) {
   HistoryEvent e;
@@ -198,7 +200,7 @@ BOOST_FIXTURE_TEST_SUITE(replay, Fixture)
 
 // 1 WorkflowStarted(noop, {"a":1})  2 WorkflowCompleted(caused_by 1)
 BOOST_AUTO_TEST_CASE(noop_history_replays_with_no_new_commands) {
-  RunMachine m("wf", &registry);
+  RunMachine m(kWf, &registry);
   BOOST_REQUIRE(Replay(m, {Started(1, "noop", {{"a", 1}}), Completed(2, 1, {{"a", 1}})}).ok());
   BOOST_TEST(m.terminal_recorded());
   BOOST_TEST(m.TakeNewCommands().empty());
@@ -208,7 +210,7 @@ BOOST_AUTO_TEST_CASE(noop_history_replays_with_no_new_commands) {
 // 2 TimerStarted(#1, t0+1s, caused_by 1)  3 TimerFired(#1)
 // 4 SignalReceived(go, "x")               5 WorkflowCompleted(caused_by 4)
 BOOST_AUTO_TEST_CASE(timer_signal_history_replays_cleanly) {
-  RunMachine m("wf", &registry);
+  RunMachine m(kWf, &registry);
   const Timestamp fire = kT0 + 1'000'000;
   BOOST_REQUIRE(Replay(m, {Started(1, "timer_signal", {{"sleep_ms", 1000}, {"signal", "go"}}),
                            TimerStarted(2, 1, "#1", fire), TimerFired(3, fire, "#1"),
@@ -222,7 +224,7 @@ BOOST_AUTO_TEST_CASE(timer_signal_history_replays_cleanly) {
 // 1 WorkflowStarted  2 SignalReceived(go) (arrived while the code ran)
 // 3 TimerStarted(#1, caused_by 1)  4 TimerFired(#1)  5 WorkflowCompleted(caused_by 4)
 BOOST_AUTO_TEST_CASE(early_signal_between_input_and_its_commands) {
-  RunMachine m("wf", &registry);
+  RunMachine m(kWf, &registry);
   const Timestamp fire = kT0 + 1'000'000;
   BOOST_REQUIRE(
       Replay(m, {Started(1, "timer_signal", {{"sleep_ms", 1000}, {"signal", "go"}}),
@@ -235,7 +237,7 @@ BOOST_AUTO_TEST_CASE(early_signal_between_input_and_its_commands) {
 // History cut short by a crash after the start was recorded:
 // 1 WorkflowStarted   -> the code issues TimerStarted(#1) again, caused_by 1.
 BOOST_AUTO_TEST_CASE(commands_lost_in_a_crash_are_issued_again) {
-  RunMachine m("wf", &registry);
+  RunMachine m(kWf, &registry);
   BOOST_REQUIRE(Replay(m, {Started(1, "timer_signal", {{"sleep_ms", 250}})}).ok());
   auto cmds = m.TakeNewCommands();
   BOOST_REQUIRE_EQUAL(cmds.size(), 1u);
@@ -248,7 +250,7 @@ BOOST_AUTO_TEST_CASE(commands_lost_in_a_crash_are_issued_again) {
 
 // 1 WorkflowStarted(sleep 1000 ms)  2 TimerStarted(#1, t0+2s)  <- code now computes t0+1s
 BOOST_AUTO_TEST_CASE(changed_timer_is_nondeterminism_naming_the_seq) {
-  RunMachine m("wf", &registry);
+  RunMachine m(kWf, &registry);
   Status s = Replay(m, {Started(1, "timer_signal", {{"sleep_ms", 1000}}),
                         TimerStarted(2, 1, "#1", kT0 + 2'000'000)});
   BOOST_TEST(s.code() == StatusCode::kNondeterminism);
@@ -261,7 +263,7 @@ BOOST_AUTO_TEST_CASE(changed_timer_is_nondeterminism_naming_the_seq) {
 
 // 1 WorkflowStarted(noop)  2 TimerStarted(#1)   <- noop completes instead
 BOOST_AUTO_TEST_CASE(different_command_kind_is_nondeterminism) {
-  RunMachine m("wf", &registry);
+  RunMachine m(kWf, &registry);
   Status s = Replay(m, {Started(1, "noop", 1), TimerStarted(2, 1, "#1", kT0 + 5)});
   BOOST_TEST(s.code() == StatusCode::kNondeterminism);
   BOOST_TEST(s.message().find("WorkflowCompleted") != std::string::npos);
@@ -269,7 +271,7 @@ BOOST_AUTO_TEST_CASE(different_command_kind_is_nondeterminism) {
 
 // 1 WorkflowStarted(noop)  2 WorkflowCompleted  3 TimerStarted   <- code issued nothing more
 BOOST_AUTO_TEST_CASE(extra_recorded_command_is_nondeterminism) {
-  RunMachine m("wf", &registry);
+  RunMachine m(kWf, &registry);
   Status s = Replay(m, {Started(1, "noop", 1), Completed(2, 1, 1), TimerStarted(3, 1, "#1", 1)});
   BOOST_TEST(s.code() == StatusCode::kNondeterminism);
   BOOST_TEST(s.message().find("seq 3") != std::string::npos);
@@ -281,7 +283,7 @@ BOOST_AUTO_TEST_CASE(extra_recorded_command_is_nondeterminism) {
 //                           which therefore recorded no TimerCancelled
 // 5 WorkflowCompleted(caused_by 3)
 BOOST_AUTO_TEST_CASE(cancel_that_lost_the_race_to_the_fire_is_dropped) {
-  RunMachine m("wf", &registry);
+  RunMachine m(kWf, &registry);
   const Timestamp fire = kT0 + 10'000'000;
   BOOST_REQUIRE(Replay(m, {Started(1, "signal_or_timeout", nullptr), TimerStarted(2, 1, "#1", fire),
                            Signal(3, fire - 1, "go", "yes"), TimerFired(4, fire, "#1"),
@@ -293,7 +295,7 @@ BOOST_AUTO_TEST_CASE(cancel_that_lost_the_race_to_the_fire_is_dropped) {
 // Same start, the cancel won: 3 SignalReceived  4 TimerCancelled(#1, caused_by 3)
 // 5 WorkflowCompleted(caused_by 3)
 BOOST_AUTO_TEST_CASE(cancel_recorded_before_fire) {
-  RunMachine m("wf", &registry);
+  RunMachine m(kWf, &registry);
   const Timestamp fire = kT0 + 10'000'000;
   BOOST_REQUIRE(Replay(m, {Started(1, "signal_or_timeout", nullptr), TimerStarted(2, 1, "#1", fire),
                            Signal(3, kT0 + 5, "go", "yes"), TimerCancelled(4, 3, "#1"),
@@ -304,7 +306,7 @@ BOOST_AUTO_TEST_CASE(cancel_recorded_before_fire) {
 // The timer wins: 3 TimerFired(#1)  4 WorkflowCompleted("timeout", caused_by 3);
 // a later signal 5 is kept but nothing waits for it.
 BOOST_AUTO_TEST_CASE(timeout_path_replays) {
-  RunMachine m("wf", &registry);
+  RunMachine m(kWf, &registry);
   const Timestamp fire = kT0 + 10'000'000;
   BOOST_REQUIRE(Replay(m, {Started(1, "signal_or_timeout", nullptr), TimerStarted(2, 1, "#1", fire),
                            TimerFired(3, fire, "#1"), Completed(4, 3, "timeout")})
@@ -315,7 +317,7 @@ BOOST_AUTO_TEST_CASE(timeout_path_replays) {
 // now(), random() and uuid() are the same on every replay of one run.
 BOOST_AUTO_TEST_CASE(time_randomness_and_ids_are_deterministic) {
   auto run_once = [&] {
-    RunMachine m("wf", &registry);
+    RunMachine m(kWf, &registry);
     const Timestamp fire = kT0 + 1'000'000;
     BOOST_REQUIRE(Replay(m, {Started(1, "deterministic", nullptr), TimerStarted(2, 1, "#1", fire),
                              TimerFired(3, fire + 42, "#1")})
@@ -334,9 +336,9 @@ BOOST_AUTO_TEST_CASE(time_randomness_and_ids_are_deterministic) {
 
 // A history whose type is unknown here, or pinned to another code version.
 BOOST_AUTO_TEST_CASE(unknown_type_or_version_parks) {
-  RunMachine a("wf", &registry);
+  RunMachine a(kWf, &registry);
   BOOST_TEST(Replay(a, {Started(1, "gone", 1)}).code() == StatusCode::kUnknownWorkflowType);
-  RunMachine b("wf", &registry);
+  RunMachine b(kWf, &registry);
   Status s = Replay(b, {Started(1, "noop", 1, "7")});
   BOOST_TEST(s.code() == StatusCode::kUnknownWorkflowType);
   BOOST_TEST(s.message().find("version '7'") != std::string::npos);
@@ -344,7 +346,7 @@ BOOST_AUTO_TEST_CASE(unknown_type_or_version_parks) {
 
 // 1 WorkflowStarted  3 ...  <- seq 2 missing
 BOOST_AUTO_TEST_CASE(gap_in_history_is_internal_error) {
-  RunMachine m("wf", &registry);
+  RunMachine m(kWf, &registry);
   Status s = Replay(m, {Started(1, "timer_signal", {{"sleep_ms", 1}}), TimerFired(3, kT0, "#1")});
   BOOST_TEST(s.code() == StatusCode::kInternal);
 }
@@ -367,12 +369,12 @@ BOOST_AUTO_TEST_CASE(activity_completed_history_replays) {
                                        Scheduled(2, 1, "1", "echo"), ActStarted(3, kT0, "1", 1),
                                        ActCompleted(4, kT0 + 7, "1", 1, "x"),
                                        Completed(5, 4, {{"result", "x"}})};
-  RunMachine full("wf", &registry);
+  RunMachine full(kWf, &registry);
   BOOST_REQUIRE(Replay(full, h).ok());
   BOOST_TEST(full.terminal_recorded());
   BOOST_TEST(full.TakeNewCommands().empty());
   // Cut before the terminal: the result reaches the code, which completes.
-  RunMachine cut("wf", &registry);
+  RunMachine cut(kWf, &registry);
   BOOST_REQUIRE(Replay(cut, {h.begin(), h.end() - 1}).ok());
   const HistoryEvent done = OnlyCommand(cut);
   BOOST_TEST(done.caused_by() == 4u);
@@ -396,10 +398,10 @@ BOOST_AUTO_TEST_CASE(activity_failed_twice_then_completed_replays) {
       ActStarted(7, kT0 + 3'000'000, "1", 3),
       ActCompleted(8, kT0 + 3'000'000, "1", 3, 3),
       Completed(9, 8, {{"result", 3}})};
-  RunMachine full("wf", &registry);
+  RunMachine full(kWf, &registry);
   BOOST_REQUIRE(Replay(full, h).ok());
   BOOST_TEST(full.TakeNewCommands().empty());
-  RunMachine retrying("wf", &registry);
+  RunMachine retrying(kWf, &registry);
   BOOST_REQUIRE(Replay(retrying, {h.begin(), h.begin() + 7}).ok());
   BOOST_TEST(retrying.TakeNewCommands().empty());  // still waiting
   BOOST_REQUIRE(retrying.Apply(h[7]).ok());
@@ -413,7 +415,7 @@ BOOST_AUTO_TEST_CASE(activity_failed_twice_then_completed_replays) {
 // 4 ActivityTimedOut(1, 1, start_to_close, final)
 // -> the code sees ActivityFailedError and completes with it (caused_by 4)
 BOOST_AUTO_TEST_CASE(activity_timed_out_for_good_replays) {
-  RunMachine m("wf", &registry);
+  RunMachine m(kWf, &registry);
   const Json in = {{"type", "work"},
                    {"input", 1},
                    {"options", {{"task_queue", "q"}, {"start_to_close_ms", 5000}}}};
@@ -450,14 +452,14 @@ BOOST_AUTO_TEST_CASE(cancel_request_while_waiting_on_an_activity_with_compensati
                                      ActStarted(7, kT0 + 10, "2", 1),
                                      ActCompleted(8, kT0 + 20, "2", 1, "u")};
   };
-  RunMachine full("wf", &registry);
+  RunMachine full(kWf, &registry);
   auto h = history({{"wait", "activity"}});
   h.push_back(Completed(9, 8, {{"compensated", "u"}}));
   BOOST_REQUIRE(Replay(full, h).ok());
   BOOST_TEST(full.CancelRequested());
   BOOST_TEST(full.TakeNewCommands().empty());
 
-  RunMachine rethrow("wf", &registry);
+  RunMachine rethrow(kWf, &registry);
   BOOST_REQUIRE(Replay(rethrow, history({{"wait", "activity"}, {"rethrow", true}})).ok());
   const HistoryEvent end = OnlyCommand(rethrow);
   BOOST_TEST(end.has_workflow_cancelled());
@@ -467,7 +469,7 @@ BOOST_AUTO_TEST_CASE(cancel_request_while_waiting_on_an_activity_with_compensati
   BOOST_TEST(rethrow.terminal_recorded());
 
   // Without the compensation in history the code issues it again.
-  RunMachine cut("wf", &registry);
+  RunMachine cut(kWf, &registry);
   auto first4 = history({{"wait", "activity"}});
   first4.resize(4);
   BOOST_REQUIRE(Replay(cut, first4).ok());
@@ -485,7 +487,7 @@ BOOST_AUTO_TEST_CASE(cancel_request_while_waiting_on_an_activity_with_compensati
 // 7 WorkflowTerminated       (5 and 6 were recorded by the engine, not the code)
 BOOST_AUTO_TEST_CASE(terminated_run_with_engine_recorded_cancels_replays) {
   for (bool timed_out : {false, true}) {
-    RunMachine m("wf", &registry);
+    RunMachine m(kWf, &registry);
     BOOST_REQUIRE(
         Replay(m,
                {Started(1, "pending", nullptr), TimerStarted(2, 1, "t", kT0 + 3'600'000'000),
@@ -506,7 +508,7 @@ BOOST_AUTO_TEST_CASE(terminated_run_with_engine_recorded_cancels_replays) {
 BOOST_AUTO_TEST_CASE(moot_activity_cancel_replays_cleanly) {
   const Json in = {{"type", "work"}, {"input", 1}, {"options", {{"task_queue", "q"}}}};
   for (bool result_first : {true, false}) {
-    RunMachine m("wf", &registry);
+    RunMachine m(kWf, &registry);
     BOOST_REQUIRE(
         Replay(m, {Started(1, "cancel_on_signal", in), Scheduled(2, 1, "1", "work"),
                    ActStarted(3, kT0, "1", 1), Signal(4, kT0 + 5, "stop", nullptr),
@@ -520,7 +522,7 @@ BOOST_AUTO_TEST_CASE(moot_activity_cancel_replays_cleanly) {
   // 1 WorkflowStarted(race_timer 5 s)  2 ActivityScheduled(1, caused_by 1)
   // 3 ActivityStarted  4 TimerStarted(#1, t0+5s, caused_by 1)  5 TimerFired(#1)
   // 6 ActivityCompleted(1, 1)  7 WorkflowCompleted("cancelled", caused_by 5)
-  RunMachine race("wf", &registry);
+  RunMachine race(kWf, &registry);
   const Json race_in = {
       {"type", "work"}, {"input", 1}, {"sleep_ms", 5000}, {"options", {{"task_queue", "q"}}}};
   BOOST_REQUIRE(
@@ -535,7 +537,7 @@ BOOST_AUTO_TEST_CASE(moot_activity_cancel_replays_cleanly) {
 // 1 WorkflowStarted(call: type B)  2 ActivityScheduled(1, type A, caused_by 1)
 // -> the code schedules B: nondeterminism at seq 2
 BOOST_AUTO_TEST_CASE(changed_activity_type_is_nondeterminism_naming_the_seq) {
-  RunMachine m("wf", &registry);
+  RunMachine m(kWf, &registry);
   Status s =
       Replay(m, {Started(1, "call", {{"type", "B"}, {"input", 1}}), Scheduled(2, 1, "1", "A")});
   BOOST_TEST(s.code() == StatusCode::kNondeterminism);
@@ -543,7 +545,7 @@ BOOST_AUTO_TEST_CASE(changed_activity_type_is_nondeterminism_naming_the_seq) {
   BOOST_TEST(s.message().find("ActivityScheduled(id=1, type=A)") != std::string::npos, s.message());
   BOOST_TEST(s.message().find("ActivityScheduled(id=1, type=B)") != std::string::npos, s.message());
   // An outcome for an activity the code never scheduled is one too.
-  RunMachine n("wf", &registry);
+  RunMachine n(kWf, &registry);
   s = Replay(n, {Started(1, "signal_or_timeout", nullptr),
                  TimerStarted(2, 1, "#1", kT0 + 10'000'000), ActCompleted(3, kT0, "7", 1, 1)});
   BOOST_TEST(s.code() == StatusCode::kNondeterminism);
@@ -558,7 +560,7 @@ BOOST_AUTO_TEST_CASE(changed_activity_type_is_nondeterminism_naming_the_seq) {
 // 5 ChildWorkflowClosed(ref 1, completed 7)
 // 6 WorkflowCompleted({"results":[7,7]}, caused_by 5)
 BOOST_AUTO_TEST_CASE(children_closing_out_of_order_replay) {
-  RunMachine m("wf", &registry);
+  RunMachine m(kWf, &registry);
   BOOST_REQUIRE(Replay(m, {Started(1, "fanout", {{"children", 2}, {"input", 7}}),
                            ChildScheduled(2, 1, "1", "wf-1", "noop"),
                            ChildScheduled(3, 1, "2", "wf-2", "noop"),
@@ -574,7 +576,7 @@ BOOST_AUTO_TEST_CASE(children_closing_out_of_order_replay) {
 // 3 ChildWorkflowClosed(ref 1, terminated "ops")
 // -> the code issues WorkflowFailed(ChildWorkflowFailed:terminated), caused_by 3
 BOOST_AUTO_TEST_CASE(a_child_that_did_not_complete_fails_the_awaiting_parent) {
-  RunMachine m("wf", &registry);
+  RunMachine m(kWf, &registry);
   BOOST_REQUIRE(
       Replay(m, {Started(1, "fanout", {{"children", 1}}), ChildScheduled(2, 1, "1", "wf-1", "noop"),
                  ChildClosed(3, kT0 + 1, "1", history::CHILD_STATUS_TERMINATED, "ops")})
@@ -594,7 +596,7 @@ BOOST_AUTO_TEST_CASE(a_child_that_did_not_complete_fails_the_awaiting_parent) {
 // 3 TimerStarted(deadline, t0+1s, caused_by 1)  4 TimerFired(deadline)
 // 5 ChildWorkflowClosed(ref 1, completed)  6 WorkflowCompleted(1, caused_by 4)
 BOOST_AUTO_TEST_CASE(moot_child_cancel_replays_cleanly) {
-  RunMachine m("wf", &registry);
+  RunMachine m(kWf, &registry);
   BOOST_REQUIRE(
       Replay(m, {Started(1, "child_or_deadline", nullptr), ChildScheduled(2, 1, "1", "kid", "noop"),
                  TimerStarted(3, 1, "deadline", kT0 + 1'000'000),
@@ -609,12 +611,12 @@ BOOST_AUTO_TEST_CASE(moot_child_cancel_replays_cleanly) {
 // 1 WorkflowStarted(fanout of noop)  2 ChildWorkflowScheduled(ref 1, type timer_signal)
 // -> nondeterminism at seq 2; a close for a child never started is one too.
 BOOST_AUTO_TEST_CASE(changed_child_type_is_nondeterminism_naming_the_seq) {
-  RunMachine m("wf", &registry);
+  RunMachine m(kWf, &registry);
   Status s = Replay(m, {Started(1, "fanout", {{"children", 1}}),
                         ChildScheduled(2, 1, "1", "wf-1", "timer_signal")});
   BOOST_TEST(s.code() == StatusCode::kNondeterminism);
   BOOST_TEST(s.message().find("seq 2") != std::string::npos, s.message());
-  RunMachine n("wf", &registry);
+  RunMachine n(kWf, &registry);
   s = Replay(n, {Started(1, "fanout", {{"children", 0}, {"await", false}}),
                  ChildClosed(2, kT0, "1", history::CHILD_STATUS_COMPLETED, 1)});
   BOOST_TEST(s.code() == StatusCode::kNondeterminism);

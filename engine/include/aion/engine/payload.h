@@ -45,7 +45,7 @@ T FromPayload(const Payload& p) {
     auto j = ParseJsonPayload(p);
     if (!j.ok()) throw PayloadError(j.status().message());
     if constexpr (std::is_same_v<T, Json>) {
-      return *j;
+      return std::move(*j);
     } else {
       try {
         return j->template get<T>();

@@ -9,7 +9,6 @@
 #include <exception>
 #include <functional>
 #include <map>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -17,6 +16,7 @@
 
 #include "aion/engine/context.h"
 #include "aion/engine/payload.h"
+#include "aion/engine/root_task.h"
 #include "aion/engine/status.h"
 #include "aion/engine/task.h"
 
@@ -35,22 +35,11 @@ struct WorkflowOptions {
 struct WorkflowDefinition {
   std::string type;
   WorkflowOptions options;
-  std::function<Task<Payload>(Context&, Payload)> run;
+  // A lambda returning Task<Payload> (or any Task<Out>) will do.
+  std::function<RootTask(Context&, Payload)> run;
 };
 
 namespace detail {
-// The workflow's result as a payload, once `body` finished.
-template <typename Out>
-Task<Payload> ResultAsPayload(Task<Out> body) {
-  if constexpr (std::is_void_v<Out>) {
-    co_await body;
-    co_return JsonPayload(nullptr);
-  } else {
-    Out out = co_await body;
-    co_return ToPayload(out);
-  }
-}
-
 // A root task that fails with `error` when it is first run.
 inline Task<Payload> FailedStart(std::exception_ptr error) {
   std::rethrow_exception(error);
@@ -60,16 +49,21 @@ inline Task<Payload> FailedStart(std::exception_ptr error) {
 // When the workflow takes its input by reference, the converted input must
 // outlive the body: it is kept in this frame.
 template <typename Out, typename In, typename Fn>
-Task<Payload> InvokeKeepingInput(Fn fn, Context& ctx, Payload input) {
+Task<Out> InvokeKeepingInput(Fn fn, Context& ctx, Payload input) {
   using Arg = std::remove_cvref_t<In>;
   Arg arg = FromPayload<Arg>(input);
-  Task<Payload> result = ResultAsPayload<Out>(fn(ctx, arg));
-  Payload out = co_await result;
-  co_return out;
+  Payload().Swap(&input);  // converted: the frame need not keep it twice
+  Task<Out> body = fn(ctx, arg);
+  if constexpr (std::is_void_v<Out>) {
+    co_await body;
+  } else {
+    Out out = co_await body;
+    co_return out;
+  }
 }
 
 template <typename Out, typename In, typename Fn>
-Task<Payload> InvokeWorkflow(Fn fn, Context& ctx, Payload input) {
+RootTask InvokeWorkflow(Fn fn, Context& ctx, Payload input) {
   if constexpr (std::is_reference_v<In>) {
     return InvokeKeepingInput<Out, In>(fn, ctx, std::move(input));
   } else {
@@ -77,13 +71,11 @@ Task<Payload> InvokeWorkflow(Fn fn, Context& ctx, Payload input) {
     // itself starts when the root task is first resumed), so the payload
     // does not stay in a wrapper frame for the life of the run. A failed
     // conversion fails the run when it starts, as it did inside the body.
-    std::optional<Task<Out>> body;
     try {
-      body.emplace(fn(ctx, FromPayload<std::remove_cv_t<In>>(input)));
+      return fn(ctx, FromPayload<std::remove_cv_t<In>>(input));
     } catch (...) {
       return FailedStart(std::current_exception());
     }
-    return ResultAsPayload<Out>(std::move(*body));
   }
 }
 }  // namespace detail

@@ -97,6 +97,8 @@ class [[nodiscard]] Task {
   std::coroutine_handle<> handle() const { return h_; }
   // The result of a finished task; rethrows the body's exception.
   T Result() { return h_.promise().Take(); }
+  // Hands the frame over to a new owner (RootTask); this Task is empty after.
+  Handle Release() { return std::exchange(h_, {}); }
 
  private:
   void Destroy() {
