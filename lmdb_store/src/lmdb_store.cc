@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "aion/engine/write_batch_checks.h"
+#include "compact_rows.h"
 #include "keys.h"
 #include "map_resize_gate.h"
 
@@ -78,6 +79,24 @@ int PutMessage(MDB_txn* txn, MDB_dbi dbi, std::string_view key,
   MDB_val v{message.ByteSizeLong(), nullptr};
   if (int rc = mdb_put(txn, dbi, &k, &v, MDB_RESERVE)) return rc;
   return message.SerializeToArray(v.mv_data, static_cast<int>(v.mv_size)) ? 0 : EINVAL;
+}
+
+// Like PutMessage, in the compact form (compact_rows.h).
+int PutCompact(MDB_txn* txn, MDB_dbi dbi, std::string_view key,
+               const google::protobuf::MessageLite& message) {
+  MDB_val k = ToVal(key);
+  MDB_val v{lmdb_compact::CompactSize(message), nullptr};
+  if (int rc = mdb_put(txn, dbi, &k, &v, MDB_RESERVE)) return rc;
+  return lmdb_compact::WriteCompact(message, static_cast<char*>(v.mv_data), v.mv_size) ? 0 : EINVAL;
+}
+
+// A history event, compact when `record` implies its run id.
+int PutEvent(MDB_txn* txn, MDB_dbi dbi, std::string_view key, const HistoryEvent& event,
+             const WorkflowRecord& record) {
+  if (!lmdb_compact::ImpliesRunId(event, record)) return PutMessage(txn, dbi, key, event);
+  HistoryEvent compact = event;
+  compact.clear_run_id();
+  return PutCompact(txn, dbi, key, compact);
 }
 
 int PutEmpty(MDB_txn* txn, MDB_dbi dbi, std::string_view key) {
@@ -218,6 +237,8 @@ struct Environment {
 
   Result<StoredWorkflows> CheckHeads(MDB_txn* txn, const WriteBatch& batch);
   Result<StoredWorkflow> ReadStoredWorkflow(MDB_txn* txn, std::string_view workflow_id);
+  Result<std::string> RunOfCompactEvent(MDB_txn* txn, std::string_view workflow_id,
+                                        std::uint64_t seq);
   int ApplyAppends(MDB_txn* txn, const WriteBatch& batch, StoredWorkflows& workflows);
   int ApplyRows(MDB_txn* txn, const WriteBatch& batch);
   Attempt WriteBatchInTxn(MDB_txn* txn, const WriteBatch& batch);
@@ -282,6 +303,7 @@ class Cursor {
     return mdb_cursor_get(cursor_, &k, &v, MDB_SET_RANGE);
   }
   int Next(MDB_val& k, MDB_val& v) { return mdb_cursor_get(cursor_, &k, &v, MDB_NEXT); }
+  int Prev(MDB_val& k, MDB_val& v) { return mdb_cursor_get(cursor_, &k, &v, MDB_PREV); }
 
  private:
   MDB_cursor* cursor_ = nullptr;
@@ -365,6 +387,13 @@ Attempt Environment::SetUpDatabases(MDB_txn* txn) {
   if (rc != 0) return Attempt::Mdb(rc, "read schema version");
   if (v.mv_size != 4) return Attempt::Fail(Internal("lmdb store: malformed schema version"));
   const std::uint32_t stored = keys::DecodeUint32(ToView(v));
+  if (stored == 1) {
+    // Version 2 only adds compact rows; version 1 rows read as they are.
+    const std::string version = keys::EncodeUint32(LmdbStore::kSchemaVersion);
+    MDB_val value = ToVal(version);
+    rc = mdb_put(txn, db.meta, &k, &value, 0);
+    return rc == 0 ? Attempt{} : Attempt::Mdb(rc, "upgrade schema version");
+  }
   if (stored != LmdbStore::kSchemaVersion) {
     return Attempt::Fail(InvalidArgument(
         "lmdb store " + options.directory.string() + " has schema version " +
@@ -467,11 +496,40 @@ Result<StoredWorkflows> Environment::CheckHeads(MDB_txn* txn, const WriteBatch& 
   return stored;
 }
 
+// The run id of compact event `seq`: the record's when the event belongs to
+// the current run, else that of the latest WorkflowStarted before it (a run
+// that has since continued as new).
+Result<std::string> Environment::RunOfCompactEvent(MDB_txn* txn, std::string_view workflow_id,
+                                                   std::uint64_t seq) {
+  MDB_val k = ToVal(workflow_id);
+  MDB_val v;
+  int rc = mdb_get(txn, db.workflows, &k, &v);
+  if (rc != 0 && rc != MDB_NOTFOUND) return MdbError(rc, "read workflow record");
+  if (rc == 0) {
+    WorkflowRecord record;
+    AION_RETURN_IF_ERROR(ParseStored(v, record, "workflow record"));
+    if (record.run_start_seq() > 0 && seq > record.run_start_seq()) return record.run_id();
+  }
+  Cursor cursor;
+  if (int open = cursor.Open(txn, db.history)) return MdbError(open, "open cursor");
+  const std::string prefix = keys::HistoryPrefix(workflow_id);
+  for (rc = cursor.Seek(keys::HistoryKey(workflow_id, seq), k, v);
+       rc == 0 && ToView(k).starts_with(prefix); rc = cursor.Prev(k, v)) {
+    HistoryEvent event;
+    bool compact = false;
+    AION_RETURN_IF_ERROR(lmdb_compact::ParseValue(ToView(v), event, "history event", compact));
+    if (event.has_workflow_started()) return event.run_id();
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return MdbError(rc, "cursor read");
+  return Internal("stored history of '" + std::string(workflow_id) + "': event " +
+                  std::to_string(seq) + " is compact but no WorkflowStarted precedes it");
+}
+
 int Environment::ApplyAppends(MDB_txn* txn, const WriteBatch& batch, StoredWorkflows& workflows) {
   for (const AppendOp& op : batch.appends) {
     for (const HistoryEvent& event : op.events) {
-      AION_RETURN_IF_MDB_ERROR(
-          PutMessage(txn, db.history, keys::HistoryKey(op.workflow_id, event.seq()), event));
+      AION_RETURN_IF_MDB_ERROR(PutEvent(
+          txn, db.history, keys::HistoryKey(op.workflow_id, event.seq()), event, op.record));
     }
     AION_RETURN_IF_MDB_ERROR(PutMessage(txn, db.workflows, op.workflow_id, op.record));
     std::optional<WorkflowStatus>& status = workflows[op.workflow_id].status;
@@ -491,7 +549,9 @@ int Environment::ApplyAppends(MDB_txn* txn, const WriteBatch& batch, StoredWorkf
 // Puts before deletes, so a row put and deleted in one batch ends absent.
 int Environment::ApplyRows(MDB_txn* txn, const WriteBatch& batch) {
   for (const auto& e : batch.dedupe_puts) {
-    AION_RETURN_IF_MDB_ERROR(PutMessage(txn, db.dedupe, e.key(), e));
+    DedupeEntry compact = e;  // its key is the row's
+    compact.clear_key();
+    AION_RETURN_IF_MDB_ERROR(PutCompact(txn, db.dedupe, e.key(), compact));
   }
   for (const auto& k : batch.dedupe_deletes) AION_RETURN_IF_MDB_ERROR(DeleteKey(txn, db.dedupe, k));
   for (const auto& t : batch.timer_puts) {
@@ -572,14 +632,27 @@ Result<std::vector<HistoryEvent>> LmdbStore::ReadHistory(std::string_view workfl
   ReadTxn txn(*env_);
   AION_RETURN_IF_ERROR(txn.Begin());
   const std::string from = keys::HistoryKey(workflow_id, std::max<std::uint64_t>(from_seq, 1));
-  AION_RETURN_IF_ERROR(ScanFrom(txn.get(), env_->db.history, from,
-                                [&](std::string_view key, const MDB_val& v) -> Result<bool> {
-                                  if (key.size() != prefix.size() + 8 || !key.starts_with(prefix))
-                                    return false;
-                                  AION_RETURN_IF_ERROR(
-                                      ParseStored(v, events.emplace_back(), "history event"));
-                                  return events.size() < limit;
-                                }));
+  std::optional<std::string> run_id;  // of the run the events read belong to, once known
+  AION_RETURN_IF_ERROR(ScanFrom(
+      txn.get(), env_->db.history, from,
+      [&](std::string_view key, const MDB_val& v) -> Result<bool> {
+        if (key.size() != prefix.size() + 8 || !key.starts_with(prefix)) return false;
+        HistoryEvent& event = events.emplace_back();
+        bool compact = false;
+        AION_RETURN_IF_ERROR(lmdb_compact::ParseValue(ToView(v), event, "history event", compact));
+        if (event.has_workflow_started()) {
+          run_id = event.run_id();
+        } else if (compact) {
+          if (!run_id) {
+            Result<std::string> found =
+                env_->RunOfCompactEvent(txn.get(), workflow_id, event.seq());
+            if (!found.ok()) return found.status();
+            run_id = std::move(*found);
+          }
+          event.set_run_id(*run_id);
+        }
+        return events.size() < limit;
+      }));
   return events;
 }
 
@@ -637,7 +710,9 @@ Result<DedupeEntry> LmdbStore::GetDedupe(std::string_view key) {
   if (rc == MDB_NOTFOUND) return not_found;
   if (rc != 0) return MdbError(rc, "read dedupe entry");
   DedupeEntry entry;
-  AION_RETURN_IF_ERROR(ParseStored(v, entry, "dedupe entry"));
+  bool compact = false;
+  AION_RETURN_IF_ERROR(lmdb_compact::ParseValue(ToView(v), entry, "dedupe entry", compact));
+  if (compact) entry.set_key(std::string(key));
   return entry;
 }
 

@@ -340,6 +340,51 @@ inline void ReadHistoryHonoursFromSeqAndLimit(Store& store) {
   BOOST_TEST(Seqs(store, "").empty());
 }
 
+// Appends a run of `id`: WorkflowStarted at `head` + 1, then `signals`
+// events, recorded as the id's current run (a store may keep the run id once).
+inline AppendOp AppendRun(std::string_view id, std::uint64_t head, std::string_view run_id,
+                          std::uint64_t signals) {
+  AppendOp op;
+  op.workflow_id = std::string(id);
+  op.expected_head = head;
+  HistoryEvent started = Event(head + 1, run_id);
+  started.mutable_workflow_started()->set_workflow_type("order");
+  op.events.push_back(started);
+  for (std::uint64_t i = 2; i <= signals + 1; ++i) op.events.push_back(Event(head + i, run_id));
+  op.record = Record(id, head + signals + 1);
+  op.record.set_run_id(std::string(run_id));
+  op.record.set_run_start_seq(head + 1);
+  return op;
+}
+
+// The run id of every event read, from every seq: events of a run that has
+// continued as new keep theirs.
+inline void HistoryKeepsRunIdsAcrossRuns(Store& store) {
+  AION_REQUIRE_OK(store.Commit(BatchOf(AppendRun("wf", 0, "run-1", 3))));
+  AppendOp next = AppendRun("wf", 4, "run-2", 2);  // run-1 ends with seq 5
+  next.events.insert(next.events.begin(), Event(5, "run-1"));
+  next.events[0].mutable_workflow_continued_as_new();
+  for (std::size_t i = 1; i < next.events.size(); ++i) next.events[i].set_seq(5 + i);
+  next.expected_head = 4;
+  next.record.set_head_seq(8);
+  next.record.set_run_start_seq(6);
+  AION_REQUIRE_OK(store.Commit(BatchOf(next)));
+
+  const std::vector<std::string> runs = {"run-1", "run-1", "run-1", "run-1",
+                                         "run-1", "run-2", "run-2", "run-2"};
+  for (std::uint64_t from = 1; from <= 8; ++from) {
+    auto events = store.ReadHistory("wf", from, kAll);
+    AION_REQUIRE_OK(events.status());
+    BOOST_REQUIRE_EQUAL(events->size(), 9 - from);
+    for (const HistoryEvent& e : *events) {
+      BOOST_TEST(e.run_id() == runs[e.seq() - 1], "seq " << e.seq() << " read from " << from);
+    }
+  }
+  auto all = store.ReadHistory("wf", 1, kAll);
+  AION_REQUIRE_OK(all.status());
+  AION_CHECK_PROTO_EQ((*all)[6], next.events[2]);
+}
+
 inline void GetWorkflowOfUnknownIdIsNotFound(Store& store) {
   AION_CHECK_CODE(store.GetWorkflow("nobody").status(), StatusCode::kNotFound);
   AION_CHECK_CODE(store.GetWorkflow("").status(), StatusCode::kNotFound);
@@ -592,6 +637,7 @@ inline void ConcurrentReadersSeeWholeCommits(Store& store) {
   AION_STORE_CONFORMANCE_CASE(MalformedRowsAreInvalid, Fixtures)                  \
   AION_STORE_CONFORMANCE_CASE(TwoAppendsToOneIdChain, Fixtures)                   \
   AION_STORE_CONFORMANCE_CASE(ReadHistoryHonoursFromSeqAndLimit, Fixtures)        \
+  AION_STORE_CONFORMANCE_CASE(HistoryKeepsRunIdsAcrossRuns, Fixtures)             \
   AION_STORE_CONFORMANCE_CASE(GetWorkflowOfUnknownIdIsNotFound, Fixtures)         \
   AION_STORE_CONFORMANCE_CASE(ListByStatusOrdersPagesAndFollowsChanges, Fixtures) \
   AION_STORE_CONFORMANCE_CASE(DueTimersComeEarliestFirstUpToUntil, Fixtures)      \

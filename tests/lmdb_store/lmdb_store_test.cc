@@ -28,6 +28,8 @@ extern char** environ;
 
 namespace {
 
+using aion::AppendOp;
+using aion::HistoryEvent;
 using aion::LmdbStore;
 using aion::LmdbStoreOptions;
 using aion::Status;
@@ -91,23 +93,23 @@ aion::AppendOp AppendWithPayload(std::string_view id, std::uint64_t head, std::u
   return op;
 }
 
-// Reads and writes the `meta` database directly, as another build would.
-// Use it only while no LmdbStore has the directory open (one per process).
-class RawMeta {
+// Reads and writes databases directly, as another build would. Use it only
+// while no LmdbStore has the directory open (one per process).
+class RawDatabases {
  public:
-  explicit RawMeta(const std::filesystem::path& dir) {
+  explicit RawDatabases(const std::filesystem::path& dir) {
     BOOST_REQUIRE_EQUAL(mdb_env_create(&env_), 0);
     BOOST_REQUIRE_EQUAL(mdb_env_set_maxdbs(env_, 16), 0);
     BOOST_REQUIRE_EQUAL(mdb_env_open(env_, dir.c_str(), 0, 0644), 0);
   }
-  ~RawMeta() { mdb_env_close(env_); }
+  ~RawDatabases() { mdb_env_close(env_); }
 
   // "<absent>" if the key is missing.
-  std::string Get(std::string_view key) {
+  std::string Get(const char* db, std::string_view key) {
     MDB_txn* txn = nullptr;
     BOOST_REQUIRE_EQUAL(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn), 0);
     MDB_dbi dbi;
-    BOOST_REQUIRE_EQUAL(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    BOOST_REQUIRE_EQUAL(mdb_dbi_open(txn, db, 0, &dbi), 0);
     MDB_val k{key.size(), const_cast<char*>(key.data())};
     MDB_val v;
     std::string value = "<absent>";
@@ -116,11 +118,11 @@ class RawMeta {
     return value;
   }
 
-  void Put(std::string_view key, std::string_view value) {
+  void Put(const char* db, std::string_view key, std::string_view value) {
     MDB_txn* txn = nullptr;
     BOOST_REQUIRE_EQUAL(mdb_txn_begin(env_, nullptr, 0, &txn), 0);
     MDB_dbi dbi;
-    BOOST_REQUIRE_EQUAL(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    BOOST_REQUIRE_EQUAL(mdb_dbi_open(txn, db, 0, &dbi), 0);
     MDB_val k{key.size(), const_cast<char*>(key.data())};
     MDB_val v{value.size(), const_cast<char*>(value.data())};
     BOOST_REQUIRE_EQUAL(mdb_put(txn, dbi, &k, &v, 0), 0);
@@ -130,6 +132,14 @@ class RawMeta {
  private:
   MDB_env* env_ = nullptr;
 };
+
+// The `history` key of (id, seq): id, 0x00, seq big-endian.
+std::string HistoryKey(std::string_view id, std::uint64_t seq) {
+  std::string key(id);
+  key.push_back('\0');
+  for (int shift = 56; shift >= 0; shift -= 8) key.push_back(static_cast<char>(seq >> shift));
+  return key;
+}
 
 std::string BigEndian32(std::uint32_t v) {
   return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
@@ -230,20 +240,106 @@ BOOST_AUTO_TEST_CASE(SchemaVersionIsWrittenAndChecked) {
   const LmdbStoreOptions options = OptionsFor(dir);
   OpenOrDie(options).reset();
   {
-    RawMeta meta(options.directory);
-    BOOST_TEST(meta.Get("schema_version") == BigEndian32(LmdbStore::kSchemaVersion));
-    meta.Put("schema_version", BigEndian32(LmdbStore::kSchemaVersion + 1));
+    RawDatabases raw(options.directory);
+    BOOST_TEST(raw.Get("meta", "schema_version") == BigEndian32(LmdbStore::kSchemaVersion));
+    raw.Put("meta", "schema_version", BigEndian32(LmdbStore::kSchemaVersion + 1));
   }
   auto newer = LmdbStore::Open(options);
   AION_CHECK_CODE(newer.status(), StatusCode::kInvalidArgument);
-  BOOST_TEST(newer.status().message().find("schema version 2") != std::string::npos,
-             newer.status().message());
+  BOOST_TEST(
+      newer.status().message().find(
+          "schema version " + std::to_string(LmdbStore::kSchemaVersion + 1)) != std::string::npos,
+      newer.status().message());
   {
-    RawMeta meta(options.directory);
-    BOOST_TEST(meta.Get("schema_version") == BigEndian32(LmdbStore::kSchemaVersion + 1));
-    meta.Put("schema_version", BigEndian32(LmdbStore::kSchemaVersion));
+    RawDatabases raw(options.directory);
+    BOOST_TEST(raw.Get("meta", "schema_version") == BigEndian32(LmdbStore::kSchemaVersion + 1));
+    raw.Put("meta", "schema_version", BigEndian32(0));
   }
-  OpenOrDie(options);
+  auto older = LmdbStore::Open(options);
+  AION_CHECK_CODE(older.status(), StatusCode::kInvalidArgument);
+  BOOST_TEST(older.status().message().find("no migration exists") != std::string::npos,
+             older.status().message());
+  RawDatabases(options.directory).Put("meta", "schema_version", BigEndian32(1));
+  OpenOrDie(options).reset();  // version 1 is upgraded in place
+  BOOST_TEST(RawDatabases(options.directory).Get("meta", "schema_version") ==
+             BigEndian32(LmdbStore::kSchemaVersion));
+}
+
+// Rows of a version 1 directory (every message in full) read as they did,
+// beside the compact rows version 2 writes: events of the current run without
+// their run id, dedupe entries without their key.
+BOOST_AUTO_TEST_CASE(CompactRowsAndVersionOneRowsReadAlike) {
+  TempDir dir("aion-lmdb");
+  const LmdbStoreOptions options = OptionsFor(dir);
+  {
+    auto store = OpenOrDie(options);
+    WriteBatch batch = BatchOf(AppendRun("new", 0, "run-1", 2));
+    batch.dedupe_puts.push_back(Dedupe("start:new", 1));
+    AION_REQUIRE_OK(store->Commit(batch));
+  }
+  {
+    RawDatabases raw(options.directory);
+    const std::string started = raw.Get("history", HistoryKey("new", 1));
+    const std::string signal = raw.Get("history", HistoryKey("new", 2));
+    BOOST_TEST(started.find("run-1") != std::string::npos);  // kept: later events take it
+    BOOST_TEST(signal.substr(0, 1) == std::string(1, '\0'));
+    BOOST_TEST(signal.find("run-1") == std::string::npos);
+    const std::string dedupe = raw.Get("dedupe", "start:new");
+    BOOST_TEST(dedupe.substr(0, 1) == std::string(1, '\0'));
+    BOOST_TEST(dedupe.find("start:new") == std::string::npos);
+    // What version 1 wrote: the same rows in full.
+    const AppendOp old_run = AppendRun("old", 0, "run-9", 2);
+    for (const auto& e : old_run.events) {
+      raw.Put("history", HistoryKey("old", e.seq()), e.SerializeAsString());
+    }
+    raw.Put("workflows", "old", old_run.record.SerializeAsString());
+    raw.Put("dedupe", "start:old", Dedupe("start:old", 1).SerializeAsString());
+  }
+  auto store = OpenOrDie(options);
+  const AppendOp written = AppendRun("new", 0, "run-1", 2);
+  const AppendOp old_run = AppendRun("old", 0, "run-9", 2);
+  for (std::uint64_t from = 1; from <= 3; ++from) {
+    auto fresh = store->ReadHistory("new", from, kAll);
+    auto old = store->ReadHistory("old", from, kAll);
+    AION_REQUIRE_OK(fresh.status());
+    AION_REQUIRE_OK(old.status());
+    BOOST_REQUIRE_EQUAL(fresh->size(), 4 - from);
+    BOOST_REQUIRE_EQUAL(old->size(), 4 - from);
+    for (std::size_t i = 0; i < fresh->size(); ++i) {
+      AION_CHECK_PROTO_EQ((*fresh)[i], written.events[from - 1 + i]);
+      AION_CHECK_PROTO_EQ((*old)[i], old_run.events[from - 1 + i]);
+    }
+  }
+  auto fresh_dedupe = store->GetDedupe("start:new");
+  auto old_dedupe = store->GetDedupe("start:old");
+  AION_REQUIRE_OK(fresh_dedupe.status());
+  AION_REQUIRE_OK(old_dedupe.status());
+  AION_CHECK_PROTO_EQ(*fresh_dedupe, Dedupe("start:new", 1));
+  AION_CHECK_PROTO_EQ(*old_dedupe, Dedupe("start:old", 1));
+}
+
+// A compact row that does not parse, or a compact event with no
+// WorkflowStarted before it, is kInternal: the read loses nothing else.
+BOOST_AUTO_TEST_CASE(MalformedCompactRowsAreInternal) {
+  TempDir dir("aion-lmdb");
+  const LmdbStoreOptions options = OptionsFor(dir);
+  OpenOrDie(options).reset();
+  {
+    RawDatabases raw(options.directory);
+    raw.Put("history", HistoryKey("torn", 1), std::string("\0\xff\xff\xff", 4));
+    raw.Put("dedupe", "torn", std::string("\0\x0a\x7f", 3));
+    HistoryEvent orphan = Event(1, "");
+    raw.Put("history", HistoryKey("orphan", 1), std::string(1, '\0') + orphan.SerializeAsString());
+  }
+  auto store = OpenOrDie(options);
+  AION_CHECK_CODE(store->ReadHistory("torn", 1, kAll).status(), StatusCode::kInternal);
+  AION_CHECK_CODE(store->GetDedupe("torn").status(), StatusCode::kInternal);
+  auto orphan = store->ReadHistory("orphan", 1, kAll);
+  AION_CHECK_CODE(orphan.status(), StatusCode::kInternal);
+  BOOST_TEST(orphan.status().message().find("no WorkflowStarted precedes it") != std::string::npos,
+             orphan.status().message());
+  AION_REQUIRE_OK(store->Commit(BatchOf(Append("fine", 0, 2))));
+  BOOST_TEST(Seqs(*store, "fine") == Range(1, 2), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(OneStorePerDirectoryPerProcess) {

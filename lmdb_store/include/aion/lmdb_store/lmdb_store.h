@@ -34,9 +34,10 @@ struct LmdbStoreOptions {
 
 class LmdbStore final : public Store {
  public:
-  // The layout version written to the `meta` database. Open refuses a
-  // directory written with another version (kInvalidArgument).
-  static constexpr std::uint32_t kSchemaVersion = 1;
+  // The layout version written to the `meta` database. Open upgrades a
+  // version 1 directory in place (version 2 adds compact rows, README.md) and
+  // refuses any other version (kInvalidArgument).
+  static constexpr std::uint32_t kSchemaVersion = 2;
 
   // Errors: kInvalidArgument (bad options, other schema version),
   // kUnavailable (I/O, directory already open in this process), kInternal
