@@ -76,9 +76,9 @@ class EngineImpl final : public Engine {
     writer_ = std::make_unique<Writer>(options_, first_outbox_position,
                                        [this](const CommitEffects& e) { Apply(e); });
     runs_ =
-        std::make_unique<RunHost>(options_, [this](const std::string& id, const std::string& run_id,
+        std::make_unique<RunHost>(options_, [this](const std::string& id, std::string_view run_id,
                                                    std::vector<IssuedCommand> commands) {
-          writer_->SubmitCommands(id, run_id, std::move(commands));
+          writer_->SubmitCommands(id, std::string(run_id), std::move(commands));
         });
     timers_ = std::make_unique<TimerService>(options_, writer_.get());
     relay_ = std::make_unique<OutboxRelay>(options_, writer_.get());

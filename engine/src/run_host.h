@@ -32,7 +32,7 @@ namespace aion {
 class RunHost {
  public:
   // Hands the commands a run issued to the writer.
-  using CommandSink = std::function<void(const std::string& workflow_id, const std::string& run_id,
+  using CommandSink = std::function<void(const std::string& workflow_id, std::string_view run_id,
                                          std::vector<IssuedCommand> commands)>;
   RunHost(const EngineOptions& options, CommandSink commands);
   ~RunHost();

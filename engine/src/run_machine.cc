@@ -93,6 +93,21 @@ Status NondeterminismAt(std::uint64_t seq, const std::string& expected, const st
 RunMachine::RunMachine(const std::string& workflow_id, const WorkflowRegistry* registry)
     : workflow_id_(workflow_id), registry_(registry) {}
 
+std::string_view RunMachine::RunId() const {
+  if (run_id_size_ == kRunIdInRare) return rare_->long_run_id;
+  return {run_id_chars_.data(), run_id_size_};
+}
+
+void RunMachine::SetRunId(std::string_view id) {
+  if (id.size() <= run_id_chars_.size()) {
+    std::copy(id.begin(), id.end(), run_id_chars_.begin());
+    run_id_size_ = static_cast<std::uint8_t>(id.size());
+  } else {
+    rare().long_run_id = std::string(id);
+    run_id_size_ = kRunIdInRare;
+  }
+}
+
 RunMachine::~RunMachine() {
   // Waiters live in coroutine frames that root_ is about to destroy.
   waiters_.clear();
@@ -328,8 +343,8 @@ void RunMachine::DeliverCancel() {
 
 Status RunMachine::StartRun(const HistoryEvent& event) {
   const auto& started = event.workflow_started();
-  run_id_ = event.run_id();
-  random_state_ = Fnv1a64(run_id_);
+  SetRunId(event.run_id());
+  random_state_ = Fnv1a64(event.run_id());
   if (registry_->Find(started.workflow_type()) == nullptr) {
     return {StatusCode::kUnknownWorkflowType,
             "this worker has no workflow type '" + started.workflow_type() + "'"};
@@ -599,7 +614,7 @@ std::string RunMachine::StartChild(std::string_view type, Payload input,
   if (id.empty()) {
     // Unique per run, so a later run of this id does not collide with
     // children an earlier run abandoned.
-    id = workflow_id_.substr(0, 100) + "-" + run_id_.substr(0, 8) + "-" + ref;
+    id = workflow_id_.substr(0, 100) + "-" + std::string(RunId().substr(0, 8)) + "-" + ref;
   }
   if (Status s = ValidateWorkflowId(id); !s.ok()) throw std::invalid_argument(s.message());
   if (options.run_timeout.count() < 0) {

@@ -9,6 +9,7 @@
 // Not thread-safe: one executor drives a machine at a time.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -58,7 +59,7 @@ class RunMachine final : public detail::RunCore {
 
   // detail::RunCore
   const std::string& WorkflowId() const override { return workflow_id_; }
-  const std::string& RunId() const override { return run_id_; }
+  std::string_view RunId() const override;
   Timestamp Now() const override { return now_; }
   std::uint64_t NextRandom() override;
   bool Replaying() const override { return replaying_; }
@@ -132,6 +133,7 @@ class RunMachine final : public detail::RunCore {
     std::map<std::string, std::uint64_t, std::less<>> recorded_patches;  // id -> caused_by
     std::map<std::string, bool, std::less<>> patches;                    // answers given
     std::map<std::string, std::function<Json(const Json&)>> query_handlers;
+    std::string long_run_id;  // see run_id_chars_
     std::uint64_t activity_counter = 0;
     std::uint64_t child_counter = 0;
     std::uint64_t side_effect_counter = 0;
@@ -165,10 +167,15 @@ class RunMachine final : public detail::RunCore {
   SignalBox* FindSignals(std::string_view name);
   const SignalBox* FindSignals(std::string_view name) const;
   Rare& rare();  // allocates it on first use
+  void SetRunId(std::string_view id);
 
   const std::string& workflow_id_;
   const WorkflowRegistry* registry_;
-  std::string run_id_;
+  // The run id, inline when it fits (the writer's have 32 characters; a
+  // 32-character std::string would cost a heap block per run), otherwise in
+  // rare_ (only hand-written histories have longer ones).
+  static constexpr std::uint8_t kRunIdInRare = 0xff;
+  std::array<char, 32> run_id_chars_{};
   std::uint64_t applied_seq_ = 0;
   std::uint64_t current_input_ = 0;  // seq of the input being applied
   Timestamp now_ = 0;
@@ -179,6 +186,7 @@ class RunMachine final : public detail::RunCore {
   bool finished_ = false;           // terminal command issued
   bool terminal_recorded_ = false;  // terminal event applied
   bool cancel_requested_ = false;
+  std::uint8_t run_id_size_ = 0;  // or kRunIdInRare
 
   // Flat vectors, not maps: a resident run usually has a timer or two and
   // one wait, and an empty std::map alone is 48 bytes. Lookups are linear

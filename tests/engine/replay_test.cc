@@ -173,6 +173,8 @@ Task<Json> Deterministic(Context& ctx, Json) {
   co_return out;
 }
 
+Task<Json> RunIdEcho(Context& ctx, Json) { co_return Json(std::string(ctx.run_id())); }
+
 struct Fixture {
   Fixture() {
     BOOST_REQUIRE(examples::RegisterReferenceWorkflows(registry).ok());
@@ -184,6 +186,7 @@ struct Fixture {
     BOOST_REQUIRE(registry.workflow("compensating", &aion::testing::Compensating).ok());
     BOOST_REQUIRE(registry.workflow("pending", &aion::testing::Pending).ok());
     BOOST_REQUIRE(registry.workflow("child_or_deadline", &ChildOrDeadline).ok());
+    BOOST_REQUIRE(registry.workflow("run_id_echo", &RunIdEcho).ok());
   }
   // Applies `history` in order; returns the first error.
   Status Replay(RunMachine& m, const std::vector<HistoryEvent>& history) {
@@ -315,6 +318,22 @@ BOOST_AUTO_TEST_CASE(timeout_path_replays) {
 }
 
 // now(), random() and uuid() are the same on every replay of one run.
+// 1 WorkflowStarted(run_id_echo), with the run id of the writer's length (32,
+// kept inline) and longer ones (kept apart) -> WorkflowCompleted(run id).
+BOOST_AUTO_TEST_CASE(the_code_sees_its_run_id_of_any_length) {
+  for (const std::string run_id :
+       {std::string(32, 'a'), std::string(33, 'b'), std::string(200, 'c'), std::string("r")}) {
+    RunMachine m(kWf, &registry);
+    HistoryEvent started = Started(1, "run_id_echo", nullptr);
+    started.set_run_id(run_id);
+    BOOST_REQUIRE(m.Apply(started).ok());
+    auto cmds = m.TakeNewCommands();
+    BOOST_REQUIRE_EQUAL(cmds.size(), 1u);
+    BOOST_TEST(*ParseJsonPayload(cmds[0].event.workflow_completed().output()) == Json(run_id));
+    BOOST_TEST(m.RunId() == run_id);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(time_randomness_and_ids_are_deterministic) {
   auto run_once = [&] {
     RunMachine m(kWf, &registry);

@@ -149,7 +149,7 @@ class RunCore {
  public:
   virtual ~RunCore() = default;
   virtual const std::string& WorkflowId() const = 0;
-  virtual const std::string& RunId() const = 0;
+  virtual std::string_view RunId() const = 0;
   virtual Timestamp Now() const = 0;  // time of the input being processed
   virtual std::uint64_t NextRandom() = 0;
   virtual bool Replaying() const = 0;
@@ -449,7 +449,8 @@ class Context {
   Context& operator=(const Context&) = delete;
 
   const std::string& workflow_id() const { return core_->WorkflowId(); }
-  const std::string& run_id() const { return core_->RunId(); }
+  // Valid while the run's code runs (a resident run keeps it inline).
+  std::string_view run_id() const { return core_->RunId(); }
   // Deterministic time: when the input the code is reacting to was recorded.
   std::chrono::system_clock::time_point now() const {
     return std::chrono::system_clock::time_point(Micros(core_->Now()));
