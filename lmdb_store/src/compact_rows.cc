@@ -1,7 +1,5 @@
 #include "compact_rows.h"
 
-#include <string>
-
 namespace aion::lmdb_compact {
 namespace {
 constexpr char kMarker = '\0';
@@ -13,8 +11,6 @@ bool ImpliesRunId(const HistoryEvent& event, const WorkflowRecord& record) {
          event.seq() > record.run_start_seq();
 }
 
-bool IsCompact(std::string_view value) { return !value.empty() && value[0] == kMarker; }
-
 std::size_t CompactSize(const google::protobuf::MessageLite& message) {
   return 1 + message.ByteSizeLong();
 }
@@ -25,14 +21,9 @@ bool WriteCompact(const google::protobuf::MessageLite& message, char* out, std::
   return message.SerializeToArray(out + 1, static_cast<int>(size - 1));
 }
 
-Status ParseValue(std::string_view value, google::protobuf::MessageLite& message,
-                  std::string_view what, bool& compact) {
-  compact = IsCompact(value);
-  if (compact) value.remove_prefix(1);
-  if (!message.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-    return Internal("stored " + std::string(what) + " does not parse");
-  }
-  return Status::Ok();
+std::string_view MessageBytes(std::string_view value, bool& compact) {
+  compact = !value.empty() && value[0] == kMarker;
+  return compact ? value.substr(1) : value;
 }
 
 }  // namespace aion::lmdb_compact

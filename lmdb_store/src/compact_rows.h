@@ -15,7 +15,6 @@
 #include <string_view>
 
 #include "aion/engine/history.h"
-#include "aion/engine/status.h"
 #include "aion/engine/store.h"
 
 namespace aion::lmdb_compact {
@@ -25,13 +24,10 @@ namespace aion::lmdb_compact {
 // (which stays in full, so every compact event has one before it).
 bool ImpliesRunId(const HistoryEvent& event, const WorkflowRecord& record);
 
-bool IsCompact(std::string_view value);
 std::size_t CompactSize(const google::protobuf::MessageLite& message);
 // Writes the marker and `message` into `out`, which holds CompactSize bytes.
 bool WriteCompact(const google::protobuf::MessageLite& message, char* out, std::size_t size);
-// Parses a value in either form; `compact` says which it was. kInternal,
-// naming `what`, when it does not parse.
-Status ParseValue(std::string_view value, google::protobuf::MessageLite& message,
-                  std::string_view what, bool& compact);
+// The message bytes of a stored value in either form; `compact` says which.
+std::string_view MessageBytes(std::string_view value, bool& compact);
 
 }  // namespace aion::lmdb_compact

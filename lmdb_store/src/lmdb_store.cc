@@ -72,6 +72,13 @@ Status ParseStored(const MDB_val& val, Message& message, std::string_view what) 
   return Status::Ok();
 }
 
+// Parses a `history` or `dedupe` value in either form (compact_rows.h);
+// `compact` says which it was.
+template <typename Message>
+Status ParseRow(const MDB_val& val, Message& message, std::string_view what, bool& compact) {
+  return ParseStored(ToVal(lmdb_compact::MessageBytes(ToView(val), compact)), message, what);
+}
+
 // Serializes straight into the page LMDB reserves for the value.
 int PutMessage(MDB_txn* txn, MDB_dbi dbi, std::string_view key,
                const google::protobuf::MessageLite& message) {
@@ -236,6 +243,8 @@ struct Environment {
   Attempt AttemptWriteTxn(Body& body);
 
   Result<StoredWorkflows> CheckHeads(MDB_txn* txn, const WriteBatch& batch);
+  // The stored record of `workflow_id`; nullopt when there is none.
+  Result<std::optional<WorkflowRecord>> ReadRecord(MDB_txn* txn, std::string_view workflow_id);
   Result<StoredWorkflow> ReadStoredWorkflow(MDB_txn* txn, std::string_view workflow_id);
   Result<std::string> RunOfCompactEvent(MDB_txn* txn, std::string_view workflow_id,
                                         std::uint64_t seq);
@@ -462,15 +471,23 @@ Attempt Environment::AttemptWriteTxn(Body& body) {
   return {};
 }
 
-Result<StoredWorkflow> Environment::ReadStoredWorkflow(MDB_txn* txn, std::string_view workflow_id) {
+Result<std::optional<WorkflowRecord>> Environment::ReadRecord(MDB_txn* txn,
+                                                              std::string_view workflow_id) {
   MDB_val k = ToVal(workflow_id);
   MDB_val v;
   int rc = mdb_get(txn, db.workflows, &k, &v);
-  if (rc == MDB_NOTFOUND) return StoredWorkflow{};
+  if (rc == MDB_NOTFOUND) return std::optional<WorkflowRecord>();
   if (rc != 0) return MdbError(rc, "read workflow record");
-  WorkflowRecord record;
-  AION_RETURN_IF_ERROR(ParseStored(v, record, "workflow record"));
-  return StoredWorkflow{record.head_seq(), record.status()};
+  std::optional<WorkflowRecord> record(std::in_place);
+  AION_RETURN_IF_ERROR(ParseStored(v, *record, "workflow record"));
+  return record;
+}
+
+Result<StoredWorkflow> Environment::ReadStoredWorkflow(MDB_txn* txn, std::string_view workflow_id) {
+  Result<std::optional<WorkflowRecord>> record = ReadRecord(txn, workflow_id);
+  if (!record.ok()) return record.status();
+  if (!*record) return StoredWorkflow{};
+  return StoredWorkflow{(*record)->head_seq(), (*record)->status()};
 }
 
 // Compares every expected head with the stored head, or with the head an
@@ -501,23 +518,22 @@ Result<StoredWorkflows> Environment::CheckHeads(MDB_txn* txn, const WriteBatch& 
 // that has since continued as new).
 Result<std::string> Environment::RunOfCompactEvent(MDB_txn* txn, std::string_view workflow_id,
                                                    std::uint64_t seq) {
-  MDB_val k = ToVal(workflow_id);
-  MDB_val v;
-  int rc = mdb_get(txn, db.workflows, &k, &v);
-  if (rc != 0 && rc != MDB_NOTFOUND) return MdbError(rc, "read workflow record");
-  if (rc == 0) {
-    WorkflowRecord record;
-    AION_RETURN_IF_ERROR(ParseStored(v, record, "workflow record"));
-    if (record.run_start_seq() > 0 && seq > record.run_start_seq()) return record.run_id();
+  Result<std::optional<WorkflowRecord>> record = ReadRecord(txn, workflow_id);
+  if (!record.ok()) return record.status();
+  if (*record && (*record)->run_start_seq() > 0 && seq > (*record)->run_start_seq()) {
+    return (*record)->run_id();
   }
   Cursor cursor;
   if (int open = cursor.Open(txn, db.history)) return MdbError(open, "open cursor");
   const std::string prefix = keys::HistoryPrefix(workflow_id);
+  MDB_val k;
+  MDB_val v;
+  int rc = 0;
   for (rc = cursor.Seek(keys::HistoryKey(workflow_id, seq), k, v);
        rc == 0 && ToView(k).starts_with(prefix); rc = cursor.Prev(k, v)) {
     HistoryEvent event;
     bool compact = false;
-    AION_RETURN_IF_ERROR(lmdb_compact::ParseValue(ToView(v), event, "history event", compact));
+    AION_RETURN_IF_ERROR(ParseRow(v, event, "history event", compact));
     if (event.has_workflow_started()) return event.run_id();
   }
   if (rc != 0 && rc != MDB_NOTFOUND) return MdbError(rc, "cursor read");
@@ -611,14 +627,10 @@ Result<WorkflowRecord> LmdbStore::GetWorkflow(std::string_view workflow_id) {
   if (!env_->FitsKey(workflow_id)) return not_found;
   ReadTxn txn(*env_);
   AION_RETURN_IF_ERROR(txn.Begin());
-  MDB_val k = ToVal(workflow_id);
-  MDB_val v;
-  int rc = mdb_get(txn.get(), env_->db.workflows, &k, &v);
-  if (rc == MDB_NOTFOUND) return not_found;
-  if (rc != 0) return MdbError(rc, "read workflow record");
-  WorkflowRecord record;
-  AION_RETURN_IF_ERROR(ParseStored(v, record, "workflow record"));
-  return record;
+  Result<std::optional<WorkflowRecord>> record = env_->ReadRecord(txn.get(), workflow_id);
+  if (!record.ok()) return record.status();
+  if (!*record) return not_found;
+  return std::move(**record);
 }
 
 Result<std::vector<HistoryEvent>> LmdbStore::ReadHistory(std::string_view workflow_id,
@@ -633,26 +645,26 @@ Result<std::vector<HistoryEvent>> LmdbStore::ReadHistory(std::string_view workfl
   AION_RETURN_IF_ERROR(txn.Begin());
   const std::string from = keys::HistoryKey(workflow_id, std::max<std::uint64_t>(from_seq, 1));
   std::optional<std::string> run_id;  // of the run the events read belong to, once known
-  AION_RETURN_IF_ERROR(ScanFrom(
-      txn.get(), env_->db.history, from,
-      [&](std::string_view key, const MDB_val& v) -> Result<bool> {
-        if (key.size() != prefix.size() + 8 || !key.starts_with(prefix)) return false;
-        HistoryEvent& event = events.emplace_back();
-        bool compact = false;
-        AION_RETURN_IF_ERROR(lmdb_compact::ParseValue(ToView(v), event, "history event", compact));
-        if (event.has_workflow_started()) {
-          run_id = event.run_id();
-        } else if (compact) {
-          if (!run_id) {
-            Result<std::string> found =
-                env_->RunOfCompactEvent(txn.get(), workflow_id, event.seq());
-            if (!found.ok()) return found.status();
-            run_id = std::move(*found);
-          }
-          event.set_run_id(*run_id);
-        }
-        return events.size() < limit;
-      }));
+  AION_RETURN_IF_ERROR(
+      ScanFrom(txn.get(), env_->db.history, from,
+               [&](std::string_view key, const MDB_val& v) -> Result<bool> {
+                 if (key.size() != prefix.size() + 8 || !key.starts_with(prefix)) return false;
+                 HistoryEvent& event = events.emplace_back();
+                 bool compact = false;
+                 AION_RETURN_IF_ERROR(ParseRow(v, event, "history event", compact));
+                 if (event.has_workflow_started()) {
+                   run_id = event.run_id();
+                 } else if (compact) {
+                   if (!run_id) {
+                     Result<std::string> found =
+                         env_->RunOfCompactEvent(txn.get(), workflow_id, event.seq());
+                     if (!found.ok()) return found.status();
+                     run_id = std::move(*found);
+                   }
+                   event.set_run_id(*run_id);
+                 }
+                 return events.size() < limit;
+               }));
   return events;
 }
 
@@ -670,16 +682,13 @@ Result<std::vector<WorkflowRecord>> LmdbStore::ListByStatus(WorkflowStatus statu
   AION_RETURN_IF_ERROR(ScanAfter(txn.get(), env_->db.by_status, after, env_->max_key_size,
                                  [&](std::string_view key, const MDB_val&) -> Result<bool> {
                                    if (key[0] != after[0]) return false;
-                                   MDB_val k = ToVal(key.substr(1));
-                                   MDB_val v;
-                                   int rc = mdb_get(txn.get(), env_->db.workflows, &k, &v);
-                                   if (rc == MDB_NOTFOUND) {
+                                   auto record = env_->ReadRecord(txn.get(), key.substr(1));
+                                   if (!record.ok()) return record.status();
+                                   if (!*record) {
                                      return Internal("by_status index names missing workflow '" +
                                                      std::string(key.substr(1)) + "'");
                                    }
-                                   if (rc != 0) return MdbError(rc, "read workflow record");
-                                   AION_RETURN_IF_ERROR(
-                                       ParseStored(v, records.emplace_back(), "workflow record"));
+                                   records.push_back(std::move(**record));
                                    return records.size() < limit;
                                  }));
   return records;
@@ -711,7 +720,7 @@ Result<DedupeEntry> LmdbStore::GetDedupe(std::string_view key) {
   if (rc != 0) return MdbError(rc, "read dedupe entry");
   DedupeEntry entry;
   bool compact = false;
-  AION_RETURN_IF_ERROR(lmdb_compact::ParseValue(ToView(v), entry, "dedupe entry", compact));
+  AION_RETURN_IF_ERROR(ParseRow(v, entry, "dedupe entry", compact));
   if (compact) entry.set_key(std::string(key));
   return entry;
 }

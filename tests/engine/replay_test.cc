@@ -321,7 +321,7 @@ BOOST_AUTO_TEST_CASE(timeout_path_replays) {
 // 1 WorkflowStarted(run_id_echo), with the run id of the writer's length (32,
 // kept inline) and longer ones (kept apart) -> WorkflowCompleted(run id).
 BOOST_AUTO_TEST_CASE(the_code_sees_its_run_id_of_any_length) {
-  for (const std::string run_id :
+  for (const std::string& run_id :
        {std::string(32, 'a'), std::string(33, 'b'), std::string(200, 'c'), std::string("r")}) {
     RunMachine m(kWf, &registry);
     HistoryEvent started = Started(1, "run_id_echo", nullptr);

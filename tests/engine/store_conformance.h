@@ -361,13 +361,11 @@ inline AppendOp AppendRun(std::string_view id, std::uint64_t head, std::string_v
 // continued as new keep theirs.
 inline void HistoryKeepsRunIdsAcrossRuns(Store& store) {
   AION_REQUIRE_OK(store.Commit(BatchOf(AppendRun("wf", 0, "run-1", 3))));
-  AppendOp next = AppendRun("wf", 4, "run-2", 2);  // run-1 ends with seq 5
-  next.events.insert(next.events.begin(), Event(5, "run-1"));
-  next.events[0].mutable_workflow_continued_as_new();
-  for (std::size_t i = 1; i < next.events.size(); ++i) next.events[i].set_seq(5 + i);
+  AppendOp next = AppendRun("wf", 5, "run-2", 2);  // seqs 6..8
+  HistoryEvent ended = Event(5, "run-1");          // run-1 ends with seq 5, in the same batch
+  ended.mutable_workflow_continued_as_new();
+  next.events.insert(next.events.begin(), ended);
   next.expected_head = 4;
-  next.record.set_head_seq(8);
-  next.record.set_run_start_seq(6);
   AION_REQUIRE_OK(store.Commit(BatchOf(next)));
 
   const std::vector<std::string> runs = {"run-1", "run-1", "run-1", "run-1",

@@ -36,7 +36,6 @@ class RootTask {
   RootTask& operator=(const RootTask&) = delete;
   ~RootTask() { Destroy(); }
 
-  bool valid() const { return static_cast<bool>(handle_); }
   bool done() const { return handle_ && handle_.done(); }
   std::coroutine_handle<> handle() const { return handle_; }
   // The finished body's result; rethrows the body's exception, or a
