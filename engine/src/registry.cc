@@ -6,6 +6,12 @@
 namespace aion {
 
 Status WorkflowRegistry::Add(WorkflowDefinition definition) {
+  Status added = Insert(std::move(definition));
+  if (!added.ok() && first_error_.ok()) first_error_ = added;
+  return added;
+}
+
+Status WorkflowRegistry::Insert(WorkflowDefinition definition) {
   AION_RETURN_IF_ERROR(ValidateName("workflow type", definition.type));
   if (!definition.run) return InvalidArgument("workflow '" + definition.type + "' has no body");
   if (definition.options.version.empty()) {
@@ -54,6 +60,12 @@ std::vector<std::string> WorkflowRegistry::Types() const {
 }
 
 Status ActivityRegistry::Add(std::string type, ActivityFn fn) {
+  Status added = Insert(std::move(type), std::move(fn));
+  if (!added.ok() && first_error_.ok()) first_error_ = added;
+  return added;
+}
+
+Status ActivityRegistry::Insert(std::string type, ActivityFn fn) {
   AION_RETURN_IF_ERROR(ValidateName("activity type", type));
   if (!fn) return InvalidArgument("activity '" + type + "' has no body");
   if (activities_.count(type) != 0) {

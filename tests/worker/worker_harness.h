@@ -202,13 +202,17 @@ inline std::string HistoryText(const std::vector<history::HistoryEvent>& events)
 // failed test the destructor prints the end of the worker's log.
 class WorkerHarness {
  public:
-  explicit WorkerHarness(std::vector<std::string> worker_args = {})
+  // `executable`: a worker binary built on aion::worker::Main other than
+  // aion-worker (default: aion-worker).
+  explicit WorkerHarness(std::vector<std::string> worker_args = {},
+                         std::filesystem::path executable = {})
       : server_(kPartitions), dir_("aion-worker-test") {
     client_ = server_.Connect("aion-worker-test-client");
     WorkerProcessOptions options;
     options.nats_url = server_.url();
     options.data_dir = dir_.path() / "data";
     options.extra_args = std::move(worker_args);
+    options.executable = std::move(executable);
     options.ready = DescribeProbe(*client_);
     worker_ = std::make_unique<WorkerProcess>(options);
     Status started = worker_->Start();

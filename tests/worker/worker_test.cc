@@ -1,6 +1,7 @@
 // Worker in process: flag parsing, startup errors, durability across a
 // restart on the same LMDB data dir, and partition ownership between workers.
 #define BOOST_TEST_MODULE worker
+#include "aion/worker/main.h"
 #include "aion/worker/worker.h"
 
 #include <boost/test/unit_test.hpp>
@@ -8,6 +9,7 @@
 #include <thread>
 
 #include "aion/engine/ids.h"
+#include "aion/examples/reference_workflows.h"
 #include "support/nats_test_server.h"
 #include "support/temp_dir.h"
 #include "support/wait.h"
@@ -25,6 +27,24 @@ std::string IdInPartition(std::uint32_t p, const std::string& stem) {
     std::string id = stem + "-" + std::to_string(n);
     if (PartitionOf(id, 16) == p) return id;
   }
+}
+
+// The reference workflows and activities, as aion-worker registers them.
+const worker::Registries& Reference() {
+  static const worker::Registries registries = [] {
+    worker::Registries r;
+    BOOST_REQUIRE(examples::RegisterReferenceWorkflows(r.workflows).ok());
+    BOOST_REQUIRE(examples::RegisterReferenceActivities(r.activities).ok());
+    return r;
+  }();
+  return registries;
+}
+
+WorkerOptions Options() {
+  WorkerOptions options;
+  options.workflows = &Reference().workflows;
+  options.activities = &Reference().activities;
+  return options;
 }
 
 std::unique_ptr<Worker> StartWorker(WorkerOptions options) {
@@ -52,7 +72,7 @@ BOOST_AUTO_TEST_CASE(parses_partition_ranges) {
 
 BOOST_AUTO_TEST_CASE(startup_errors_are_clear) {
   TempDir dir("aion-worker");
-  WorkerOptions unreachable;
+  WorkerOptions unreachable = Options();
   unreachable.nats_url = "nats://127.0.0.1:1";
   unreachable.data_dir = dir.path();
   auto w = Worker::Start(unreachable);
@@ -66,7 +86,7 @@ BOOST_AUTO_TEST_CASE(startup_errors_are_clear) {
   BOOST_TEST((w.status().code() == StatusCode::kInvalidArgument));
   BOOST_TEST(w.status().message().find("cannot use data dir") != std::string::npos);
 
-  WorkerOptions no_dir;
+  WorkerOptions no_dir = Options();
   w = Worker::Start(no_dir);
   BOOST_TEST(w.status().message().find("no data dir") != std::string::npos);
 
@@ -75,10 +95,47 @@ BOOST_AUTO_TEST_CASE(startup_errors_are_clear) {
   BOOST_TEST((Worker::Start(bad_prefix).status().code() == StatusCode::kInvalidArgument));
 }
 
+Task<Json> Echo(Context&, Json input) { co_return input; }
+
+// Checked before anything is opened: no NATS server is needed to see them.
+BOOST_AUTO_TEST_CASE(registrations_that_failed_or_none_are_startup_errors) {
+  TempDir dir("aion-worker");
+  WorkerOptions none = Options();
+  none.data_dir = dir.path();
+  none.workflows = nullptr;
+  auto w = Worker::Start(none);
+  BOOST_TEST((w.status().code() == StatusCode::kInvalidArgument));
+  BOOST_TEST(w.status().message().find("no workflow types registered") != std::string::npos);
+  WorkflowRegistry empty;
+  none.workflows = &empty;
+  BOOST_TEST(Worker::Start(none).status().message().find("no workflow types registered") !=
+             std::string::npos);
+
+  worker::Registries twice;
+  BOOST_TEST(twice.workflows.workflow("echo", &Echo).ok());
+  BOOST_TEST((twice.workflows.workflow("echo", &Echo).code() == StatusCode::kInvalidArgument));
+  BOOST_TEST(twice.workflows.workflow("other", &Echo).ok());  // the first error stays
+  auto echo = [](ActivityContext&, Json in) { return in; };
+  BOOST_TEST(twice.activities.activity("a", echo).ok());
+  BOOST_TEST((twice.activities.activity("a", echo).code() == StatusCode::kInvalidArgument));
+  WorkerOptions dup = Options();
+  dup.data_dir = dir.path();
+  dup.workflows = &twice.workflows;
+  w = Worker::Start(dup);
+  BOOST_TEST((w.status().code() == StatusCode::kInvalidArgument));
+  BOOST_TEST(w.status().message() ==
+             "workflow registration failed: workflow type 'echo' version '1' is already "
+             "registered");
+  dup.workflows = &Reference().workflows;
+  dup.activities = &twice.activities;
+  BOOST_TEST(Worker::Start(dup).status().message() ==
+             "activity registration failed: activity type 'a' is already registered");
+}
+
 BOOST_AUTO_TEST_CASE(state_survives_a_restart_on_the_same_data_dir) {
   NatsTestServer server;
   TempDir dir("aion-worker");
-  WorkerOptions options;
+  WorkerOptions options = Options();
   options.nats_url = server.url();
   options.data_dir = dir.path();
   auto client = server.Connect("client");
@@ -108,7 +165,7 @@ BOOST_AUTO_TEST_CASE(workers_consume_only_the_partitions_they_own) {
   NatsTestServer server;
   TempDir dir_a("aion-worker-a"), dir_b("aion-worker-b");
   auto client = server.Connect("client");
-  WorkerOptions a;
+  WorkerOptions a = Options();
   a.nats_url = server.url();
   a.data_dir = dir_a.path();
   a.partitions = {0, 1, 2, 3};
@@ -133,7 +190,7 @@ BOOST_AUTO_TEST_CASE(workers_consume_only_the_partitions_they_own) {
 BOOST_AUTO_TEST_CASE(a_worker_with_another_partition_count_is_refused) {
   NatsTestServer server;
   TempDir dir_a("aion-worker-a"), dir_b("aion-worker-b");
-  WorkerOptions options;
+  WorkerOptions options = Options();
   options.nats_url = server.url();
   options.data_dir = dir_a.path();
   auto first = StartWorker(options);

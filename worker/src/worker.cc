@@ -13,7 +13,6 @@
 #include "aion/bus/nats_connection.h"
 #include "aion/bus/outbox_publisher.h"
 #include "aion/bus/streams.h"
-#include "aion/examples/reference_workflows.h"
 #include "aion/lmdb_store/lmdb_store.h"
 
 namespace aion::worker {
@@ -65,6 +64,24 @@ Status Assign(Result<T> result, T* out) {
   return Status::Ok();
 }
 
+// Registrations that failed, or none at all, are startup errors: a worker
+// without its types would dead-letter every start it is sent.
+Status ValidateRegistries(const WorkerOptions& options) {
+  if (options.workflows != nullptr && !options.workflows->status().ok()) {
+    return InvalidArgument("workflow registration failed: " + options.workflows->status().message());
+  }
+  if (options.activities != nullptr && !options.activities->status().ok()) {
+    return InvalidArgument("activity registration failed: " +
+                           options.activities->status().message());
+  }
+  if (options.workflows == nullptr || options.workflows->empty()) {
+    return InvalidArgument(
+        "no workflow types registered: register at least one (registries.workflows.workflow("
+        "\"name\", &Fn)) before the worker starts");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::vector<std::uint32_t>> ParsePartitions(std::string_view spec, std::uint32_t count) {
@@ -85,8 +102,6 @@ struct Worker::Impl {
 
   WorkerOptions options;
   std::unique_ptr<LmdbStore> lmdb;
-  WorkflowRegistry registry;
-  ActivityRegistry activities;  // read-only once the engine is open
   std::unique_ptr<bus::NatsConnection> conn;
   std::unique_ptr<bus::NatsOutboxSink> sink;
   std::unique_ptr<Engine> engine;
@@ -106,8 +121,6 @@ Status Worker::Impl::Open() {
     AION_RETURN_IF_ERROR(Assign(LmdbStore::Open(lmdb_options), &lmdb));
     store = lmdb.get();
   }
-  AION_RETURN_IF_ERROR(examples::RegisterReferenceWorkflows(registry));
-  AION_RETURN_IF_ERROR(examples::RegisterReferenceActivities(activities));
   bus::NatsConnectionOptions conn_options;
   conn_options.url = options.nats_url;
   conn_options.name = "aion-worker";
@@ -123,11 +136,11 @@ Status Worker::Impl::Open() {
   sink = std::make_unique<bus::NatsOutboxSink>(*conn, subjects, options.partition_count);
   EngineOptions engine_options;
   engine_options.store = store;
-  engine_options.registry = &registry;
+  engine_options.registry = options.workflows;
   engine_options.outbox = sink.get();
   engine_options.partition_count = options.partition_count;
   engine_options.executor_threads = options.executor_threads;
-  engine_options.activities = &activities;
+  engine_options.activities = options.activities;
   engine_options.activity_threads = options.activity_threads;
   engine_options.max_resident_runs = options.max_resident_runs;
   AION_RETURN_IF_ERROR(Assign(Engine::Open(engine_options), &engine));
@@ -145,6 +158,7 @@ Status Worker::Impl::Open() {
 }
 
 Result<std::unique_ptr<Worker>> Worker::Start(WorkerOptions options) {
+  AION_RETURN_IF_ERROR(ValidateRegistries(options));
   AION_RETURN_IF_ERROR(bus::ValidatePrefix(options.prefix));
   if (options.partition_count == 0) return InvalidArgument("the partition count must be >= 1");
   if (options.executor_threads < 1 || options.activity_threads < 1) {

@@ -131,7 +131,11 @@ class ActivityRegistry {
     });
   }
 
+  // kInvalidArgument for a bad name, an empty body or a type that is already
+  // registered; the registry also keeps the first such error (status()).
   Status Add(std::string type, ActivityFn fn);
+  // OK, or the first registration that failed.
+  const Status& status() const { return first_error_; }
   // nullptr if `type` is not registered.
   const ActivityFn* Find(std::string_view type) const;
   std::vector<std::string> Types() const;
@@ -147,7 +151,10 @@ class ActivityRegistry {
     }
   }
 
+  Status Insert(std::string type, ActivityFn fn);
+
   std::map<std::string, ActivityFn, std::less<>> activities_;
+  Status first_error_;
 };
 
 }  // namespace aion

@@ -482,9 +482,15 @@ class Context {
   // Schedules an activity now (it runs even if never awaited, until the run
   // ends or it is cancelled). Local when options.task_queue is empty.
   template <typename T = Json, typename In = Json>
-  Activity<T> activity(std::string_view type, const In& input,
-                       const ActivityOptions& options = {}) {
+  Activity<T> activity(std::string_view type, const In& input, const ActivityOptions& options) {
     return Activity<T>(core_, core_->ScheduleActivity(type, detail::ToPayload(input), options));
+  }
+  // With the default options. An overload, not a default argument: GCC 12
+  // destroys a default argument's temporary wrongly inside `co_await`.
+  template <typename T = Json, typename In = Json>
+  Activity<T> activity(std::string_view type, const In& input) {
+    const ActivityOptions defaults;
+    return activity<T>(type, input, defaults);
   }
   // Starts a child workflow of `type` (it runs even if never awaited; see
   // ChildOptions for its id and what happens to it when this run ends).

@@ -92,8 +92,12 @@ class WorkflowRegistry {
   }
 
   // kInvalidArgument for a bad name, an empty body or a (type, version) that
-  // is already registered.
+  // is already registered; the registry also keeps the first such error.
   Status Add(WorkflowDefinition definition);
+  // OK, or the first registration that failed: a program that ignores the
+  // Status of each call still learns of it before it serves (worker::Main).
+  const Status& status() const { return first_error_; }
+  bool empty() const { return definitions_.empty(); }
   // The version new runs of `type` start on; nullptr if `type` is not registered.
   const WorkflowDefinition* Find(std::string_view type) const;
   // Exactly that version; nullptr if this registry lacks it.
@@ -107,7 +111,10 @@ class WorkflowRegistry {
     std::map<std::string, WorkflowDefinition, std::less<>> by_version;
     std::string current;
   };
+  Status Insert(WorkflowDefinition definition);
+
   std::map<std::string, TypeVersions, std::less<>> definitions_;
+  Status first_error_;
 };
 
 }  // namespace aion

@@ -1,8 +1,8 @@
 // Worker: the runtime of one aion-worker process (DESIGN §2, §3).
 //
-// Wires an LmdbStore at <data>/lmdb, the reference workflows and activities
-// (the latter run on the engine's local activity pool), the Engine with
-// the NATS outbox sink, the streams, the API server and the ingress of the
+// Wires an LmdbStore at <data>/lmdb, the given workflows and local
+// activities (the latter run on the engine's local activity pool), the Engine
+// with the NATS outbox sink, the streams, the API server and the ingress of the
 // partitions it owns. Owns all of them. Start and Shutdown are called from
 // one owning thread; everything else runs on the components' own threads.
 #pragma once
@@ -15,7 +15,9 @@
 #include <string_view>
 #include <vector>
 
+#include "aion/engine/activity.h"
 #include "aion/engine/engine.h"
+#include "aion/engine/registry.h"
 #include "aion/engine/status.h"
 #include "aion/engine/store.h"
 
@@ -28,6 +30,10 @@ struct WorkerOptions {
   std::uint32_t partition_count = 16;     // P; must match the streams
   std::string prefix = "aion";            // subject prefix
   Store* store = nullptr;                 // embedding/tests: used instead of LMDB; borrowed
+  // What the worker runs; borrowed, must outlive the Worker. Workflows are
+  // required (at least one type); activities may be null (none local).
+  const WorkflowRegistry* workflows = nullptr;
+  const ActivityRegistry* activities = nullptr;
   int executor_threads = 2;
   int activity_threads = 4;  // the bounded pool that runs local activities
   // Idle runs kept in memory (EngineOptions::max_resident_runs); 0 = no limit.
@@ -40,8 +46,8 @@ Result<std::vector<std::uint32_t>> ParsePartitions(std::string_view spec, std::u
 
 class Worker {
  public:
-  // Errors: kInvalidArgument (options, unusable data dir, streams made with
-  // another P), kUnavailable (NATS unreachable), or what the store reports.
+  // Errors: kInvalidArgument (options, no workflow types, a registration
+  // that failed, unusable data dir, streams made with another P), kUnavailable (NATS unreachable), or what the store reports.
   static Result<std::unique_ptr<Worker>> Start(WorkerOptions options);
   ~Worker();  // Shutdown()
   Worker(const Worker&) = delete;
