@@ -154,6 +154,11 @@ class Writer::BatchBuilder {
     }
     if (*staged == nullptr) return;
     Staged& st = **staged;
+    if (work.ran_through > st.rec.code_ran_through() && st.rec.run_id() == work.run_id &&
+        st.rec.status() == records::WORKFLOW_STATUS_RUNNING) {
+      st.rec.set_code_ran_through(work.ran_through);
+      st.touched = true;
+    }
     for (const IssuedCommand& cmd : work.commands) {
       if (st.rec.run_id() != work.run_id || st.rec.status() != records::WORKFLOW_STATUS_RUNNING) {
         return;  // terminal is final (invariant 6); stale runs are ignored
@@ -1142,8 +1147,8 @@ void Writer::SubmitIngress(std::vector<IngressMessage> batch, IngressCallback do
 }
 
 void Writer::SubmitCommands(std::string workflow_id, std::string run_id,
-                            std::vector<IssuedCommand> commands) {
-  Enqueue(CommandWork{std::move(workflow_id), std::move(run_id), std::move(commands)});
+                            std::vector<IssuedCommand> commands, std::uint64_t ran_through) {
+  Enqueue(CommandWork{std::move(workflow_id), std::move(run_id), std::move(commands), ran_through});
 }
 
 void Writer::SubmitDueTimers(std::vector<TimerRow> due, std::function<void(Status)> done) {
@@ -1163,8 +1168,9 @@ void Writer::Enqueue(Work work) {
   {
     std::lock_guard<std::mutex> g(mu_);
     if (!stopping_) {
-      if (std::holds_alternative<OutboxWork>(work)) {
-        Defer(std::move(work));
+      const auto* cmd = std::get_if<CommandWork>(&work);
+      if (std::holds_alternative<OutboxWork>(work) || (cmd != nullptr && cmd->commands.empty())) {
+        Defer(std::move(work));  // no hurry: rides along with the next commit
       } else {
         queue_.push_back(std::move(work));
       }
