@@ -28,6 +28,7 @@ struct Delivery {
   std::uint64_t stream_seq = 0;
   std::uint64_t num_delivered = 1;
   std::string workflow_id;  // "" if the subject did not parse
+  bool signal = false;      // the subject's kind is `signal`
 };
 
 struct DeadLetterJob {
@@ -60,6 +61,13 @@ Disposition Classify(StatusCode code) {
     default:
       return Disposition::kRetryPoison;
   }
+}
+
+// A signal to an id with no workflow can never be delivered: it is
+// dead-lettered (with its not_found answer) rather than dropped unseen.
+Disposition Classify(const Delivery& d, StatusCode code) {
+  if (d.signal && code == StatusCode::kNotFound) return Disposition::kDeadLetter;
+  return Classify(code);
 }
 
 bool NoMessages(natsStatus s) { return s == NATS_TIMEOUT || s == NATS_NOT_FOUND || s == NATS_OK; }
@@ -285,7 +293,10 @@ Delivery Ingress::Impl::Receive(MsgPtr msg) const {
     jsMsgMetaData_Destroy(meta);
   }
   auto subject = codec.subjects().ParseInbox(d.wire.subject);
-  if (subject.ok()) d.workflow_id = subject->workflow_id;
+  if (subject.ok()) {
+    d.workflow_id = subject->workflow_id;
+    d.signal = subject->kind == IngressKind::kSignal;
+  }
   d.msg = std::move(msg);
   return d;
 }
@@ -339,7 +350,7 @@ void Ingress::Impl::OnCommitted(Partition& p, std::vector<Delivery>& items,
 
 void Ingress::Impl::Settle(Partition& p, Delivery& d, const IngressOutcome& o, Status* transient,
                            bool* committed) {
-  switch (Classify(o.status.code())) {
+  switch (Classify(d, o.status.code())) {
     case Disposition::kAck:
       if (o.dropped) {
         // An activity result for an attempt no longer running, or a repeated

@@ -191,9 +191,16 @@ BOOST_AUTO_TEST_CASE(cli_exit_codes_unknown_id_unreachable_usage) {
   auto signal = h.Aion({"signal", "nope-1", "go"});
   BOOST_CHECK_EQUAL(signal.exit_code, 1);
   BOOST_CHECK_MESSAGE(Contains(signal.err, "not_found"), signal.err);
-  // A signal to an unknown id is a refusal, not bad input: not dead-lettered,
-  // and it did not create the workflow.
-  BOOST_CHECK_EQUAL(StreamCount(h.client(), std::string(bus::kDlqStream)), 0u);
+  // A signal to an unknown id can never be delivered: it is dead-lettered on
+  // aion.dlq.signal with not_found, and it did not create the workflow.
+  BOOST_REQUIRE(
+      WaitFor([&] { return StreamCount(h.client(), std::string(bus::kDlqStream)) == 1; }, 10s));
+  const auto letters = ReadStream(h.client(), std::string(bus::kDlqStream));
+  BOOST_REQUIRE_EQUAL(letters.size(), 1u);
+  BOOST_CHECK_EQUAL(letters[0].subject, "aion.dlq.signal");
+  wire::DeadLetter letter;
+  BOOST_REQUIRE(letter.ParseFromString(letters[0].data));
+  BOOST_CHECK_EQUAL(letter.code(), "not_found");
   BOOST_CHECK_EQUAL(h.Describe("nope-1").error().code(), "not_found");
   // An unknown workflow type is refused with its own code.
   auto unknown_type = h.Aion({"start", "no_such_type", "nope-2", "--input", "{}"});
