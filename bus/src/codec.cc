@@ -10,6 +10,7 @@
 #include "aion/engine/history.h"
 #include "aion/engine/ids.h"
 #include "aion/engine/outbox_sink.h"
+#include "aion/engine/version.h"
 
 namespace aion::bus {
 namespace {
@@ -731,6 +732,7 @@ wire::ListReply MakeListReply(const ListPage& page, const std::vector<std::uint3
   for (const WorkflowRecord& r : page.workflows) *reply.add_workflows() = MakeWorkflowSummary(r);
   reply.set_next_page_token(page.next_page_token);
   for (std::uint32_t p : partitions) reply.add_partitions(p);
+  reply.set_aion_version(std::string(Version()));
   return reply;
 }
 

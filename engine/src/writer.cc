@@ -11,6 +11,7 @@
 
 #include "aion/engine/history.h"
 #include "aion/engine/ids.h"
+#include "aion/engine/version.h"
 #include "outbox_positions.h"
 
 namespace aion {
@@ -354,6 +355,7 @@ class Writer::BatchBuilder {
     started->set_workflow_type(msg.workflow_type);
     *started->mutable_input() = msg.input;
     started->set_code_version(def->options.version);
+    started->set_aion_version(std::string(Version()));
     started->set_request_id(msg.request_id);
     started->set_run_timeout_us(msg.run_timeout_us);
     if (IsChildStart(msg)) {
@@ -640,6 +642,7 @@ class Writer::BatchBuilder {
     started->set_workflow_type(st.rec.workflow_type());
     *started->mutable_input() = input;
     started->set_code_version(def->options.version);
+    started->set_aion_version(std::string(Version()));
     started->set_run_timeout_us(run_timeout_us);
     if (st.rec.has_parent()) *started->mutable_parent() = st.rec.parent();
     const std::uint64_t seq = Append(st, std::move(e));

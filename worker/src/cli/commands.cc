@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <ostream>
+#include <set>
+#include <string>
 
 #include "aion/bus/codec.h"
 #include "aion/bus/subjects.h"
@@ -159,6 +161,7 @@ int List(Session& s) {
   }
   wire::ListReply merged;
   bool more = false;
+  std::set<std::string> versions;  // of the workers that answered
   for (const Message& m : *replies) {
     wire::ListReply reply;
     if (Status st = Decode(m, reply); !st.ok()) return s.Fail(st);
@@ -166,6 +169,10 @@ int List(Session& s) {
     for (auto& w : *reply.mutable_workflows()) *merged.add_workflows() = std::move(w);
     for (std::uint32_t p : reply.partitions()) merged.add_partitions(p);
     more = more || !reply.next_page_token().empty();
+    versions.insert(reply.aion_version().empty() ? "unknown" : reply.aion_version());
+  }
+  for (const std::string& v : versions) {
+    merged.set_aion_version(merged.aion_version() + (merged.aion_version().empty() ? "" : ",") + v);
   }
   std::sort(merged.mutable_workflows()->begin(), merged.mutable_workflows()->end(),
             [](const wire::WorkflowSummary& a, const wire::WorkflowSummary& b) {
