@@ -472,8 +472,9 @@ void Ingress::Impl::DeadLetter(DeadLetterJob& job) {
   for (const auto& [k, v] : d.wire.headers) {
     (*letter.mutable_headers())[SanitizeUtf8(k)] = SanitizeUtf8(v);
   }
-  const auto room =
+  auto room =
       static_cast<std::size_t>(std::max<std::int64_t>(0, conn.max_payload() - kEnvelopeBytes));
+  if (options.dead_letters == EventFormat::kJson) room = room / 4 * 3;  // data goes as base64
   letter.set_data(d.wire.data.substr(0, room));
   if (d.wire.data.size() > room) {
     letter.set_reason(letter.reason() + " (data cut to " + std::to_string(room) + " of " +
@@ -482,7 +483,8 @@ void Ingress::Impl::DeadLetter(DeadLetterJob& job) {
   const std::string msg_id =
       d.stream_seq == 0 ? "" : "dlq:" + options.stream_epoch + ":" + std::to_string(d.stream_seq);
   Status s =
-      JsPublish(conn, codec.subjects().Dlq(job.kind), letter.SerializeAsString(), {}, msg_id);
+      JsPublish(conn, codec.subjects().Dlq(job.kind), EncodeEvent(letter, options.dead_letters),
+                EventHeaders(options.dead_letters), msg_id);
   if (!s.ok()) {
     spdlog::warn("cannot dead-letter message {} from {}: {}; it will be retried", d.stream_seq,
                  d.wire.subject, s.ToString());

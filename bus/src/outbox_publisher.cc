@@ -28,8 +28,9 @@ std::vector<std::vector<std::size_t>> Waves(const std::vector<OutboxRow>& rows) 
 }
 }  // namespace
 
-NatsOutboxSink::NatsOutboxSink(NatsConnection& conn, Subjects subjects, std::uint32_t partitions)
-    : conn_(conn), subjects_(std::move(subjects)), partitions_(partitions) {}
+NatsOutboxSink::NatsOutboxSink(NatsConnection& conn, Subjects subjects, std::uint32_t partitions,
+                               EventFormat events)
+    : conn_(conn), subjects_(std::move(subjects)), partitions_(partitions), events_(events) {}
 
 NatsOutboxSink::~NatsOutboxSink() = default;
 
@@ -136,7 +137,7 @@ NatsOutboxSink::Outgoing NatsOutboxSink::PrepareLifecycle(const OutboxRow& row) 
     spdlog::error("dropping outbox row that cannot be published: {}", message.status().message());
     return {};
   }
-  std::string data = message->event.SerializeAsString();
+  std::string data = EncodeEvent(message->event, events_);
   if (static_cast<std::int64_t>(data.size()) > conn_.max_payload() - kHeaderRoom) {
     // Never publishable as is, and later rows wait behind it: send the event
     // without its payload rather than block the outbox.
@@ -147,13 +148,10 @@ NatsOutboxSink::Outgoing NatsOutboxSink::PrepareLifecycle(const OutboxRow& row) 
           SanitizeUtf8(message->event.failure().substr(0, kMaxFailureBytes)));
     }
     message->event.set_payload_omitted(true);
-    data = message->event.SerializeAsString();
+    data = EncodeEvent(message->event, events_);
   }
-  return {Outgoing::Via::kJetStream,
-          std::move(message->subject),
-          std::move(data),
-          {},
-          OutboxMsgId(row)};
+  return {Outgoing::Via::kJetStream, std::move(message->subject), std::move(data),
+          EventHeaders(events_), OutboxMsgId(row)};
 }
 
 // JSON with every field, so an activity worker in any language needs only a

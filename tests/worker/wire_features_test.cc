@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "worker/worker_harness.h"
 
@@ -21,6 +22,10 @@ std::string ReadFile(const std::filesystem::path& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
 }
 
 std::size_t Occurrences(const std::string& haystack, const std::string& needle) {
@@ -49,6 +54,73 @@ BOOST_AUTO_TEST_CASE(a_restarted_worker_does_not_log_recorded_steps_again) {
   wire::ResultReply r = h.Result(id);
   BOOST_CHECK_EQUAL(r.status(), "completed");
   BOOST_CHECK_EQUAL(Occurrences(ReadFile(h.worker().log_file()), line), 1u);
+}
+
+std::string HeaderOf(natsMsg* msg, const char* name) {
+  const char* v = nullptr;
+  return natsMsgHeader_Get(msg, name, &v) == NATS_OK && v != nullptr ? v : "";
+}
+
+json NextJson(NatsCollector& c, std::chrono::milliseconds wait = 20s) {
+  auto msg = c.Next(wait);
+  BOOST_REQUIRE_MESSAGE(msg != nullptr, "no message within the wait");
+  BOOST_CHECK_EQUAL(HeaderOf(msg.get(), "Content-Type"), "application/json");
+  json j = json::parse(Body(msg.get()), nullptr, false);
+  BOOST_REQUIRE_MESSAGE(!j.is_discarded(), "not JSON: " << Body(msg.get()));
+  return j;
+}
+
+BOOST_AUTO_TEST_CASE(lifecycle_events_and_dead_letters_in_json) {
+  WorkerHarness h({"--event-format", "json"});
+  NatsCollector events(h.client(), "aion.evt.>");
+  NatsCollector letters(h.client(), "aion.dlq.>");
+  auto started = h.Aion({"start", "noop", "evt-1", "--input", R"({"a":1})", "--wait"});
+  BOOST_REQUIRE_EQUAL(started.exit_code, 0);
+  json first = NextJson(events);
+  BOOST_CHECK_EQUAL(first["event"], "started");
+  BOOST_CHECK_EQUAL(first["workflow_id"], "evt-1");
+  BOOST_CHECK_EQUAL(first["input"], json({{"a", 1}}));
+  json second = NextJson(events);
+  BOOST_CHECK_EQUAL(second["event"], "completed");
+  BOOST_CHECK_EQUAL(second["output"], json({{"a", 1}}));
+
+  // `aion sub` reads the JSON form (it decides by Content-Type).
+  std::thread sub([&] {
+    auto r = h.Aion({"sub", "aion.dlq.>", "--count", "1", "--timeout", "20s"});
+    BOOST_CHECK_EQUAL(r.exit_code, 0);
+    BOOST_CHECK_MESSAGE(
+        Contains(r.out, "dead letter start [unknown_workflow_type] no workflow type 'nope'"),
+        r.out);
+  });
+  std::this_thread::sleep_for(1s);  // the CLI subscribes first
+  JsPublish(h.client(), "aion.wf.evt-2.start", R"({"workflow_type":"nope"})", kJsonHeaders);
+  json letter = NextJson(letters);
+  sub.join();
+  BOOST_CHECK_EQUAL(letter["kind"], "start");
+  BOOST_CHECK_EQUAL(letter["code"], "unknown_workflow_type");
+  BOOST_CHECK_EQUAL(
+      letter["subject"],
+      "aion.in." + std::to_string(PartitionOf("evt-2", kPartitions)) + ".evt-2.start");
+}
+
+BOOST_AUTO_TEST_CASE(lifecycle_events_default_to_protobuf_with_content_type) {
+  WorkerHarness h;
+  NatsCollector events(h.client(), "aion.evt.>");
+  auto started = h.Aion({"start", "noop", "evt-3", "--input", "7"});
+  BOOST_REQUIRE_EQUAL(started.exit_code, 0);
+  auto msg = events.Next(20s);
+  BOOST_REQUIRE(msg != nullptr);
+  BOOST_CHECK_EQUAL(HeaderOf(msg.get(), "Content-Type"), "application/protobuf");
+  wire::LifecycleEvent e;
+  BOOST_REQUIRE(e.ParseFromString(Body(msg.get())));
+  BOOST_CHECK_EQUAL(e.event(), "started");
+  // An unknown value of the flag is refused at startup.
+  auto bad = RunProcess(
+      {BinaryPath("aion-worker").string(), "--nats", h.url(), "--data",
+       (h.worker().log_file().parent_path() / "other").string(), "--event-format", "xml"},
+      30s);
+  BOOST_CHECK_NE(bad.exit_code, 0);
+  BOOST_CHECK_MESSAGE(Contains(bad.err + bad.out, "event-format"), bad.err);
 }
 
 }  // namespace
