@@ -7,6 +7,7 @@
 #include <cmath>
 #include <utility>
 
+#include "aion/bus/reply_when.h"
 #include "aion/engine/history.h"
 #include "aion/engine/ids.h"
 #include "aion/engine/outbox_sink.h"
@@ -538,6 +539,12 @@ Result<IngressMessage> Codec::DecodeIngress(const WireMessage& msg, std::uint64_
   if (const auto msg_id = HeaderValue(msg.headers, kMsgIdHeader); msg_id.size() > kMaxMsgIdBytes) {
     return InvalidArgument("header Nats-Msg-Id is " + std::to_string(msg_id.size()) +
                            " bytes; at most " + std::to_string(kMaxMsgIdBytes) + " are allowed");
+  }
+  auto when = ParseReplyWhen(msg.headers, subject->kind, subjects_.prefix());
+  if (!when.ok()) return when.status();
+  if (*when == ReplyWhen::kClosed) {
+    decoded->close_reply_to = std::string(HeaderValue(msg.headers, kReplyToHeader));
+    decoded->close_reply_json = IsJson(msg.headers);
   }
   decoded->workflow_id = subject->workflow_id;
   decoded->dedupe_key = DedupeKey(subject->kind, subject->workflow_id, decoded->request_id,

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "aion/bus/codec.h"
+#include "aion/bus/reply_when.h"
 #include "js_async_publisher.h"
 #include "nats_util.h"
 
@@ -124,6 +125,8 @@ NatsOutboxSink::Outgoing NatsOutboxSink::Prepare(const OutboxRow& row) const {
       return PrepareCancel(row);
     case OutboxRow::KIND_WORKFLOW_MESSAGE:
       return PrepareWorkflowMessage(row);
+    case OutboxRow::KIND_CLOSE_REPLY:
+      return PrepareCloseReply(row);
     default:
       spdlog::error("dropping outbox row '{}' of unknown kind {}", OutboxMsgId(row),
                     static_cast<int>(row.kind()));
@@ -152,6 +155,23 @@ NatsOutboxSink::Outgoing NatsOutboxSink::PrepareLifecycle(const OutboxRow& row) 
   }
   return {Outgoing::Via::kJetStream, std::move(message->subject), std::move(data),
           EventHeaders(events_), OutboxMsgId(row)};
+}
+
+// Core NATS, like every ingress reply: at least once (a republish after a
+// crash answers again). One too large for the server is logged and dropped.
+NatsOutboxSink::Outgoing NatsOutboxSink::PrepareCloseReply(const OutboxRow& row) const {
+  auto reply = CloseReplyFromRow(row);
+  if (!reply.ok()) {
+    spdlog::error("dropping close reply '{}': {}", OutboxMsgId(row), reply.status().message());
+    return {};
+  }
+  if (static_cast<std::int64_t>(reply->data.size()) > conn_.max_payload() - kHeaderRoom) {
+    spdlog::error("dropping close reply '{}' to {}: {} bytes exceed the server's max_payload",
+                  OutboxMsgId(row), reply->subject, reply->data.size());
+    return {};
+  }
+  return {Outgoing::Via::kCore, std::move(reply->subject), std::move(reply->data),
+          std::move(reply->headers), ""};
 }
 
 // JSON with every field, so an activity worker in any language needs only a

@@ -70,6 +70,15 @@ json NextJson(NatsCollector& c, std::chrono::milliseconds wait = 20s) {
   return j;
 }
 
+// A JSON start on aion.wf.<id>.start answered on `inbox` when recorded and when closed.
+void StartAwaitingClose(WorkerHarness& h, const std::string& id, const json& body,
+                        const std::string& inbox) {
+  bus::Headers headers = kJsonHeaders;
+  headers["Aion-Reply-To"] = inbox;
+  headers["Aion-Reply-When"] = "closed";
+  JsPublish(h.client(), "aion.wf." + id + ".start", body.dump(), headers);
+}
+
 BOOST_AUTO_TEST_CASE(lifecycle_events_and_dead_letters_in_json) {
   WorkerHarness h({"--event-format", "json"});
   NatsCollector events(h.client(), "aion.evt.>");
@@ -121,6 +130,81 @@ BOOST_AUTO_TEST_CASE(lifecycle_events_default_to_protobuf_with_content_type) {
       30s);
   BOOST_CHECK_NE(bad.exit_code, 0);
   BOOST_CHECK_MESSAGE(Contains(bad.err + bad.out, "event-format"), bad.err);
+}
+
+BOOST_AUTO_TEST_CASE(start_answered_when_the_run_closes) {
+  WorkerHarness h;
+  NatsCollector replies(h.client(), "_INBOX.close.>");
+  StartAwaitingClose(h, "cl-1", {{"workflow_type", "noop"}, {"input", {{"x", 1}}}},
+                     "_INBOX.close.1");
+  json recorded = NextJson(replies);
+  BOOST_CHECK(!recorded.contains("status"));
+  BOOST_CHECK(!recorded.contains("error"));
+  json closed = NextJson(replies);
+  BOOST_CHECK_EQUAL(closed["status"], "completed");
+  BOOST_CHECK_EQUAL(closed["output"], json({{"x", 1}}));
+  BOOST_CHECK_EQUAL(closed["run_id"], recorded["run_id"]);
+  BOOST_CHECK_EQUAL(closed["workflow_id"], "cl-1");
+
+  // A failed run: the failure.
+  StartAwaitingClose(h, "cl-2", {{"workflow_type", "timer_signal"}, {"input", 5}},
+                     "_INBOX.close.2");
+  NextJson(replies);
+  json failed = NextJson(replies);
+  BOOST_CHECK_EQUAL(failed["status"], "failed");
+  BOOST_CHECK_MESSAGE(Contains(failed.value("failure", ""), "expects a JSON object"), failed);
+
+  // Bad header values are dead-lettered, answered invalid_argument.
+  bus::Headers bad = kJsonHeaders;
+  bad["Aion-Reply-To"] = "_INBOX.close.3";
+  bad["Aion-Reply-When"] = "eventually";
+  JsPublish(h.client(), "aion.wf.cl-3.start", R"({"workflow_type":"noop"})", bad);
+  json refused = NextJson(replies);
+  BOOST_CHECK_EQUAL(refused["error"]["code"], "invalid_argument");
+  BOOST_CHECK(WaitFor([&] { return StreamCount(h.client(), "AION_DLQ") == 1; }, 10s));
+  BOOST_CHECK_EQUAL(h.Describe("cl-3").error().code(), "not_found");
+
+  // The CLI's start --wait uses it: started, then the result.
+  auto waited = h.Aion({"start", "noop", "cl-4", "--input", R"({"y":2})", "--wait"});
+  BOOST_CHECK_EQUAL(waited.exit_code, 0);
+  BOOST_CHECK_MESSAGE(Contains(waited.out, "started cl-4 run "), waited.out);
+  BOOST_CHECK_MESSAGE(Contains(waited.out, "completed cl-4 run "), waited.out);
+  BOOST_CHECK_MESSAGE(Contains(waited.out, R"(output {"y":2})"), waited.out);
+  auto open = h.Aion({"start", "timer_signal", "cl-5", "--input", R"({"sleep_ms":60000})", "--wait",
+                      "--timeout", "1s"});
+  BOOST_CHECK_EQUAL(open.exit_code, 4);  // still open when --timeout ran out
+  BOOST_CHECK_MESSAGE(Contains(open.out, "started cl-5 run "), open.out);
+}
+
+BOOST_AUTO_TEST_CASE(a_close_reply_survives_a_worker_restart) {
+  WorkerHarness h;
+  NatsCollector replies(h.client(), "_INBOX.restart.>");
+  const json body = {{"workflow_type", "timer_signal"},
+                     {"input", {{"sleep_ms", 0}, {"signal", "go"}}},
+                     {"request_id", "rs-1"}};
+  StartAwaitingClose(h, "rs-1", body, "_INBOX.restart.1");
+  json recorded = NextJson(replies);
+  BOOST_REQUIRE(!recorded.contains("error"));
+  BOOST_REQUIRE(h.worker().Terminate().ok());
+  BOOST_REQUIRE(h.worker().Restart().ok());
+  auto signaled = h.Aion({"signal", "rs-1", "go", "--input", R"("after restart")"});
+  BOOST_REQUIRE_EQUAL(signaled.exit_code, 0);
+  json closed = NextJson(replies);
+  BOOST_CHECK_EQUAL(closed["status"], "completed");
+  BOOST_CHECK_EQUAL(closed["output"]["signal"], "after restart");
+  BOOST_CHECK_EQUAL(closed["run_id"], recorded["run_id"]);
+
+  // The same start again (same request id): a duplicate, answered at once
+  // with the result of the closed run.
+  StartAwaitingClose(h, "rs-1", body, "_INBOX.restart.2");
+  std::vector<json> again = {NextJson(replies), NextJson(replies)};
+  const bool closed_first = again[0].contains("status");
+  const json& dup = again[closed_first ? 1 : 0];
+  const json& result = again[closed_first ? 0 : 1];
+  BOOST_CHECK_EQUAL(dup["duplicate"], true);
+  BOOST_CHECK_EQUAL(result["status"], "completed");
+  BOOST_CHECK_EQUAL(result["run_id"], recorded["run_id"]);
+  BOOST_CHECK_EQUAL(result["output"]["signal"], "after restart");
 }
 
 }  // namespace

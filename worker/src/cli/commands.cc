@@ -93,6 +93,45 @@ int Ingress(Session& s, bus::IngressKind kind, const google::protobuf::Message& 
   return kExitOk;
 }
 
+// start --wait: one exchange (header Aion-Reply-When: closed). The reply
+// after the commit prints `started`; the one when the run closed, its result.
+int StartAndAwait(Session& s, const wire::StartWorkflow& start) {
+  bool recorded = false;
+  int rc = kExitOk;
+  Status st = s.client().PublishAndAwaitClose(
+      s.Workflow(bus::IngressKind::kStart), start.SerializeAsString(), s.inv().timeout,
+      [&](const Message& m) {
+        wire::IngressReply reply;
+        if (Status d = Decode(m, reply); !d.ok()) {
+          rc = s.Fail(d);
+          return false;
+        }
+        if (reply.has_error()) {
+          rc = s.ServerFail(reply.error());
+          return false;
+        }
+        if (!recorded) s.render().Ingress("started", reply);
+        recorded = true;
+        if (reply.status().empty()) return true;  // recorded; the close comes later
+        wire::ResultReply result;
+        result.set_status(reply.status());
+        result.set_run_id(reply.run_id());
+        if (reply.has_output()) *result.mutable_output() = reply.output();
+        result.set_failure(reply.failure());
+        s.render().Result(s.inv().workflow_id, result);
+        rc = reply.status() == "completed" ? kExitOk : kExitFailed;
+        return false;
+      });
+  if (st.code() == StatusCode::kDeadlineExceeded && recorded) {
+    wire::Error e;
+    e.set_code("deadline_exceeded");
+    e.set_message(st.message());
+    return s.ServerFail(e);
+  }
+  if (!st.ok()) return s.Fail(st);
+  return rc;
+}
+
 int Start(Session& s) {
   const Invocation& inv = s.inv();
   wire::StartWorkflow start;
@@ -101,9 +140,8 @@ int Start(Session& s) {
   start.set_request_id(inv.request_id);
   start.set_run_timeout_ms(inv.run_timeout.count());
   start.set_id_reuse_policy(static_cast<wire::IdReusePolicy>(inv.id_reuse));
-  const int rc = Ingress(s, bus::IngressKind::kStart, start, "started");
-  if (rc != kExitOk || !inv.wait) return rc;
-  return AwaitResult(s, inv.timeout);
+  if (!inv.wait) return Ingress(s, bus::IngressKind::kStart, start, "started");
+  return StartAndAwait(s, start);
 }
 
 int Signal(Session& s) {

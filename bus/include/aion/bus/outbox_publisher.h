@@ -78,6 +78,7 @@ class NatsOutboxSink final : public OutboxSink {
   Outgoing PrepareTask(const OutboxRow& row) const;
   Outgoing PrepareCancel(const OutboxRow& row) const;
   Outgoing PrepareWorkflowMessage(const OutboxRow& row) const;
+  Outgoing PrepareCloseReply(const OutboxRow& row) const;
   Status Send(const Outgoing& out);  // one row, waiting for its PubAck or flush
 
   // Sends the rows `wave` names; marks those accepted; the rest go to `failed`.
