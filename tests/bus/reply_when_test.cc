@@ -89,7 +89,7 @@ BOOST_AUTO_TEST_CASE(codec_carries_a_close_reply_into_the_start) {
   BOOST_TEST(decoded->close_reply_json);
   msg.headers = With("later", "_INBOX.z");
   BOOST_TEST((codec.DecodeIngress(msg, 2, "e").status().code() == StatusCode::kInvalidArgument));
-  msg.headers = {};
+  msg.headers = {{std::string(kContentTypeHeader), std::string(kJsonContentType)}};
   auto plain = codec.DecodeIngress(msg, 3, "e");
   BOOST_REQUIRE(plain.ok());
   BOOST_TEST(plain->close_reply_to.empty());

@@ -94,17 +94,20 @@ BOOST_AUTO_TEST_CASE(lifecycle_events_and_dead_letters_in_json) {
   BOOST_CHECK_EQUAL(second["output"], json({{"a", 1}}));
 
   // `aion sub` reads the JSON form (it decides by Content-Type).
+  ProcessResult seen;  // no Boost.Test assertions off the main thread
   std::thread sub([&] {
-    auto r = h.Aion({"sub", "aion.dlq.>", "--count", "1", "--timeout", "20s"});
-    BOOST_CHECK_EQUAL(r.exit_code, 0);
-    BOOST_CHECK_MESSAGE(
-        Contains(r.out, "dead letter start [unknown_workflow_type] no workflow type 'nope'"),
-        r.out);
+    seen = RunProcess({BinaryPath("aion").string(), "--nats", h.url(), "sub", "aion.dlq.>",
+                       "--count", "1", "--timeout", "20s"},
+                      30s);
   });
   std::this_thread::sleep_for(1s);  // the CLI subscribes first
   JsPublish(h.client(), "aion.wf.evt-2.start", R"({"workflow_type":"nope"})", kJsonHeaders);
   json letter = NextJson(letters);
   sub.join();
+  BOOST_CHECK_EQUAL(seen.exit_code, 0);
+  BOOST_CHECK_MESSAGE(
+      Contains(seen.out, "dead letter start [unknown_workflow_type] no workflow type 'nope'"),
+      seen.out << seen.err);
   BOOST_CHECK_EQUAL(letter["kind"], "start");
   BOOST_CHECK_EQUAL(letter["code"], "unknown_workflow_type");
   BOOST_CHECK_EQUAL(
