@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "aion/bus/codec.h"
+#include "aion/bus/reply_when.h"
 
 namespace aion::cli {
 namespace {
@@ -146,7 +147,7 @@ Status Client::PublishAndWait(const std::string& subject, const std::string& dat
   auto msg = NewMsg(subject, data);
   if (!msg.ok()) return msg.status();
   natsMsgHeader_Set(msg->get(), bus::kReplyToHeader.data(), inbox);
-  if (until_closed) natsMsgHeader_Set(msg->get(), "Aion-Reply-When", "closed");
+  if (until_closed) natsMsgHeader_Set(msg->get(), bus::kReplyWhenHeader.data(), "closed");
   auto ack = PublishMsg(msg->get(), Remaining(deadline));
   if (!ack.ok()) return ack.status();
 
