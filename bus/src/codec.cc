@@ -7,9 +7,11 @@
 #include <cmath>
 #include <utility>
 
+#include "aion/bus/reply_when.h"
 #include "aion/engine/history.h"
 #include "aion/engine/ids.h"
 #include "aion/engine/outbox_sink.h"
+#include "aion/engine/version.h"
 
 namespace aion::bus {
 namespace {
@@ -538,6 +540,12 @@ Result<IngressMessage> Codec::DecodeIngress(const WireMessage& msg, std::uint64_
     return InvalidArgument("header Nats-Msg-Id is " + std::to_string(msg_id.size()) +
                            " bytes; at most " + std::to_string(kMaxMsgIdBytes) + " are allowed");
   }
+  auto when = ParseReplyWhen(msg.headers, subject->kind, subjects_.prefix());
+  if (!when.ok()) return when.status();
+  if (*when == ReplyWhen::kClosed) {
+    decoded->close_reply_to = std::string(HeaderValue(msg.headers, kReplyToHeader));
+    decoded->close_reply_json = IsJson(msg.headers);
+  }
   decoded->workflow_id = subject->workflow_id;
   decoded->dedupe_key = DedupeKey(subject->kind, subject->workflow_id, decoded->request_id,
                                   msg.headers, stream_seq, stream_epoch);
@@ -731,6 +739,7 @@ wire::ListReply MakeListReply(const ListPage& page, const std::vector<std::uint3
   for (const WorkflowRecord& r : page.workflows) *reply.add_workflows() = MakeWorkflowSummary(r);
   reply.set_next_page_token(page.next_page_token);
   for (std::uint32_t p : partitions) reply.add_partitions(p);
+  reply.set_aion_version(std::string(Version()));
   return reply;
 }
 

@@ -28,6 +28,7 @@ struct Delivery {
   std::uint64_t stream_seq = 0;
   std::uint64_t num_delivered = 1;
   std::string workflow_id;  // "" if the subject did not parse
+  bool signal = false;      // the subject's kind is `signal`
 };
 
 struct DeadLetterJob {
@@ -60,6 +61,13 @@ Disposition Classify(StatusCode code) {
     default:
       return Disposition::kRetryPoison;
   }
+}
+
+// A signal to an id with no workflow can never be delivered: it is
+// dead-lettered (with its not_found answer) rather than dropped unseen.
+Disposition Classify(const Delivery& d, StatusCode code) {
+  if (d.signal && code == StatusCode::kNotFound) return Disposition::kDeadLetter;
+  return Classify(code);
 }
 
 bool NoMessages(natsStatus s) { return s == NATS_TIMEOUT || s == NATS_NOT_FOUND || s == NATS_OK; }
@@ -285,7 +293,10 @@ Delivery Ingress::Impl::Receive(MsgPtr msg) const {
     jsMsgMetaData_Destroy(meta);
   }
   auto subject = codec.subjects().ParseInbox(d.wire.subject);
-  if (subject.ok()) d.workflow_id = subject->workflow_id;
+  if (subject.ok()) {
+    d.workflow_id = subject->workflow_id;
+    d.signal = subject->kind == IngressKind::kSignal;
+  }
   d.msg = std::move(msg);
   return d;
 }
@@ -339,7 +350,7 @@ void Ingress::Impl::OnCommitted(Partition& p, std::vector<Delivery>& items,
 
 void Ingress::Impl::Settle(Partition& p, Delivery& d, const IngressOutcome& o, Status* transient,
                            bool* committed) {
-  switch (Classify(o.status.code())) {
+  switch (Classify(d, o.status.code())) {
     case Disposition::kAck:
       if (o.dropped) {
         // An activity result for an attempt no longer running, or a repeated
@@ -461,8 +472,9 @@ void Ingress::Impl::DeadLetter(DeadLetterJob& job) {
   for (const auto& [k, v] : d.wire.headers) {
     (*letter.mutable_headers())[SanitizeUtf8(k)] = SanitizeUtf8(v);
   }
-  const auto room =
+  auto room =
       static_cast<std::size_t>(std::max<std::int64_t>(0, conn.max_payload() - kEnvelopeBytes));
+  if (options.dead_letters == EventFormat::kJson) room = room / 4 * 3;  // data goes as base64
   letter.set_data(d.wire.data.substr(0, room));
   if (d.wire.data.size() > room) {
     letter.set_reason(letter.reason() + " (data cut to " + std::to_string(room) + " of " +
@@ -471,7 +483,8 @@ void Ingress::Impl::DeadLetter(DeadLetterJob& job) {
   const std::string msg_id =
       d.stream_seq == 0 ? "" : "dlq:" + options.stream_epoch + ":" + std::to_string(d.stream_seq);
   Status s =
-      JsPublish(conn, codec.subjects().Dlq(job.kind), letter.SerializeAsString(), {}, msg_id);
+      JsPublish(conn, codec.subjects().Dlq(job.kind), EncodeEvent(letter, options.dead_letters),
+                EventHeaders(options.dead_letters), msg_id);
   if (!s.ok()) {
     spdlog::warn("cannot dead-letter message {} from {}: {}; it will be retried", d.stream_seq,
                  d.wire.subject, s.ToString());

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "aion/bus/codec.h"
+#include "aion/bus/reply_when.h"
 #include "js_async_publisher.h"
 #include "nats_util.h"
 
@@ -28,8 +29,9 @@ std::vector<std::vector<std::size_t>> Waves(const std::vector<OutboxRow>& rows) 
 }
 }  // namespace
 
-NatsOutboxSink::NatsOutboxSink(NatsConnection& conn, Subjects subjects, std::uint32_t partitions)
-    : conn_(conn), subjects_(std::move(subjects)), partitions_(partitions) {}
+NatsOutboxSink::NatsOutboxSink(NatsConnection& conn, Subjects subjects, std::uint32_t partitions,
+                               EventFormat events)
+    : conn_(conn), subjects_(std::move(subjects)), partitions_(partitions), events_(events) {}
 
 NatsOutboxSink::~NatsOutboxSink() = default;
 
@@ -123,6 +125,8 @@ NatsOutboxSink::Outgoing NatsOutboxSink::Prepare(const OutboxRow& row) const {
       return PrepareCancel(row);
     case OutboxRow::KIND_WORKFLOW_MESSAGE:
       return PrepareWorkflowMessage(row);
+    case OutboxRow::KIND_CLOSE_REPLY:
+      return PrepareCloseReply(row);
     default:
       spdlog::error("dropping outbox row '{}' of unknown kind {}", OutboxMsgId(row),
                     static_cast<int>(row.kind()));
@@ -136,7 +140,7 @@ NatsOutboxSink::Outgoing NatsOutboxSink::PrepareLifecycle(const OutboxRow& row) 
     spdlog::error("dropping outbox row that cannot be published: {}", message.status().message());
     return {};
   }
-  std::string data = message->event.SerializeAsString();
+  std::string data = EncodeEvent(message->event, events_);
   if (static_cast<std::int64_t>(data.size()) > conn_.max_payload() - kHeaderRoom) {
     // Never publishable as is, and later rows wait behind it: send the event
     // without its payload rather than block the outbox.
@@ -147,13 +151,27 @@ NatsOutboxSink::Outgoing NatsOutboxSink::PrepareLifecycle(const OutboxRow& row) 
           SanitizeUtf8(message->event.failure().substr(0, kMaxFailureBytes)));
     }
     message->event.set_payload_omitted(true);
-    data = message->event.SerializeAsString();
+    data = EncodeEvent(message->event, events_);
   }
-  return {Outgoing::Via::kJetStream,
-          std::move(message->subject),
-          std::move(data),
-          {},
-          OutboxMsgId(row)};
+  return {Outgoing::Via::kJetStream, std::move(message->subject), std::move(data),
+          EventHeaders(events_), OutboxMsgId(row)};
+}
+
+// Core NATS, like every ingress reply: at least once (a republish after a
+// crash answers again). One too large for the server is logged and dropped.
+NatsOutboxSink::Outgoing NatsOutboxSink::PrepareCloseReply(const OutboxRow& row) const {
+  auto reply = CloseReplyFromRow(row);
+  if (!reply.ok()) {
+    spdlog::error("dropping close reply '{}': {}", OutboxMsgId(row), reply.status().message());
+    return {};
+  }
+  if (static_cast<std::int64_t>(reply->data.size()) > conn_.max_payload() - kHeaderRoom) {
+    spdlog::error("dropping close reply '{}' to {}: {} bytes exceed the server's max_payload",
+                  OutboxMsgId(row), reply->subject, reply->data.size());
+    return {};
+  }
+  return {Outgoing::Via::kCore, std::move(reply->subject), std::move(reply->data),
+          std::move(reply->headers), ""};
 }
 
 // JSON with every field, so an activity worker in any language needs only a

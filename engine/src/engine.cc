@@ -75,10 +75,10 @@ class EngineImpl final : public Engine {
         [this](ActivityHeartbeat hb) { return HeartbeatAndWait(std::move(hb)); });
     writer_ = std::make_unique<Writer>(options_, first_outbox_position,
                                        [this](const CommitEffects& e) { Apply(e); });
-    runs_ =
-        std::make_unique<RunHost>(options_, [this](const std::string& id, std::string_view run_id,
-                                                   std::vector<IssuedCommand> commands) {
-          writer_->SubmitCommands(id, std::string(run_id), std::move(commands));
+    runs_ = std::make_unique<RunHost>(
+        options_, [this](const std::string& id, std::string_view run_id,
+                         std::vector<IssuedCommand> commands, std::uint64_t ran_through) {
+          writer_->SubmitCommands(id, std::string(run_id), std::move(commands), ran_through);
         });
     timers_ = std::make_unique<TimerService>(options_, writer_.get());
     relay_ = std::make_unique<OutboxRelay>(options_, writer_.get());

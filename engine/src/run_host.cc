@@ -171,11 +171,15 @@ Status RunHost::CatchUp(Run& run) {
   if (run.rebuild.exchange(false)) run.machine.reset();
   const bool rebuilding = !run.machine;
   std::uint64_t from = 0;
+  // An input is replayed (its code already ran once: no logging) up to where
+  // the record says the code ran, and where history holds commands it issued.
+  std::uint64_t replay_through = 0;
   if (rebuilding) {
     auto rec = store.GetWorkflow(run.workflow_id());
     if (rec.status().code() == StatusCode::kNotFound) return Status::Ok();  // nothing to run
     if (!rec.ok()) return rec.status();
     from = rec->run_start_seq();
+    replay_through = rec->code_ran_through();
     run.machine.emplace(run.workflow_id(), options_.registry);
   } else {
     from = run.machine->applied_seq() + 1;
@@ -183,12 +187,10 @@ Status RunHost::CatchUp(Run& run) {
   auto events = store.ReadHistory(run.workflow_id(), from);
   if (!events.ok()) return events.status();
   run.machine->Preload(*events);
-  // An input is replayed (its code already ran once: no logging) when history
-  // holds commands the code issued after it.
-  std::uint64_t replay_through = 0;
   if (rebuilding) {
     for (const HistoryEvent& e : *events) replay_through = std::max(replay_through, e.caused_by());
   }
+  std::uint64_t ran_through = 0;  // the last input the code ran on live
   for (const HistoryEvent& e : *events) {
     if (run.machine->terminal_recorded()) {
       // A new run of the id began after this one closed: start over from the
@@ -198,11 +200,15 @@ Status RunHost::CatchUp(Run& run) {
     }
     run.machine->set_replaying(e.seq() <= replay_through);
     AION_RETURN_IF_ERROR(run.machine->Apply(e));
+    // (ActivityStarted resumes no code: no note for it.)
+    if (e.seq() > replay_through && IsInputEvent(e) && !e.has_activity_started()) {
+      ran_through = e.seq();
+    }
   }
   run.machine->set_replaying(false);
   auto commands = run.machine->TakeNewCommands();
-  if (!commands.empty()) {
-    commands_(run.workflow_id(), run.machine->RunId(), std::move(commands));
+  if (!commands.empty() || ran_through > 0) {
+    commands_(run.workflow_id(), run.machine->RunId(), std::move(commands), ran_through);
   }
   return Status::Ok();
 }

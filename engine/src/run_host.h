@@ -31,9 +31,11 @@ namespace aion {
 
 class RunHost {
  public:
-  // Hands the commands a run issued to the writer.
-  using CommandSink = std::function<void(const std::string& workflow_id, std::string_view run_id,
-                                         std::vector<IssuedCommand> commands)>;
+  // Hands the commands a run issued to the writer, with the last input seq
+  // its code has now run on (0 = none new), which the writer records.
+  using CommandSink =
+      std::function<void(const std::string& workflow_id, std::string_view run_id,
+                         std::vector<IssuedCommand> commands, std::uint64_t ran_through)>;
   RunHost(const EngineOptions& options, CommandSink commands);
   ~RunHost();
 

@@ -11,6 +11,8 @@
 
 #include "aion/engine/history.h"
 #include "aion/engine/ids.h"
+#include "aion/engine/version.h"
+#include "close_replies.h"
 #include "outbox_positions.h"
 
 namespace aion {
@@ -126,6 +128,7 @@ class Writer::BatchBuilder {
       if (!seen.ok()) return {seen.status()};
       if (seen->has_value()) {
         const DedupeEntry& d = **seen;
+        if (!msg.close_reply_to.empty()) CloseReplyOfDuplicate(msg);
         return {Status::Ok(), /*duplicate=*/true, d.run_id(), d.seq()};
       }
     }
@@ -154,6 +157,11 @@ class Writer::BatchBuilder {
     }
     if (*staged == nullptr) return;
     Staged& st = **staged;
+    if (work.ran_through > st.rec.code_ran_through() && st.rec.run_id() == work.run_id &&
+        st.rec.status() == records::WORKFLOW_STATUS_RUNNING) {
+      st.rec.set_code_ran_through(work.ran_through);
+      st.touched = true;
+    }
     for (const IssuedCommand& cmd : work.commands) {
       if (st.rec.run_id() != work.run_id || st.rec.status() != records::WORKFLOW_STATUS_RUNNING) {
         return;  // terminal is final (invariant 6); stale runs are ignored
@@ -349,6 +357,7 @@ class Writer::BatchBuilder {
     started->set_workflow_type(msg.workflow_type);
     *started->mutable_input() = msg.input;
     started->set_code_version(def->options.version);
+    started->set_aion_version(std::string(Version()));
     started->set_request_id(msg.request_id);
     started->set_run_timeout_us(msg.run_timeout_us);
     if (IsChildStart(msg)) {
@@ -357,6 +366,7 @@ class Writer::BatchBuilder {
     }
     const std::uint64_t seq = Append(st, e);
     st.rec.set_run_start_seq(seq);
+    AddCloseReply(st.rec, msg.close_reply_to, msg.close_reply_json);
     if (msg.run_timeout_us > 0) {
       st.rec.set_run_deadline_us(now_ + msg.run_timeout_us);
       PutTimerRow(EngineTimerRow(st, std::string(kRunTimeoutTimer), st.rec.run_deadline_us()));
@@ -635,6 +645,7 @@ class Writer::BatchBuilder {
     started->set_workflow_type(st.rec.workflow_type());
     *started->mutable_input() = input;
     started->set_code_version(def->options.version);
+    started->set_aion_version(std::string(Version()));
     started->set_run_timeout_us(run_timeout_us);
     if (st.rec.has_parent()) *started->mutable_parent() = st.rec.parent();
     const std::uint64_t seq = Append(st, std::move(e));
@@ -654,6 +665,30 @@ class Writer::BatchBuilder {
     return first->front().workflow_started().run_timeout_us();
   }
 
+  // A repeated start that asks for a close reply: added to the open run, or
+  // answered at once (from its terminal event) when the id's run is closed.
+  void CloseReplyOfDuplicate(const IngressMessage& msg) {
+    auto staged = Stage(msg.workflow_id);
+    if (!staged.ok() || *staged == nullptr || !(*staged)->exists) return;
+    Staged& st = **staged;
+    if (st.rec.status() == records::WORKFLOW_STATUS_RUNNING) {
+      st.touched = AddCloseReply(st.rec, msg.close_reply_to, msg.close_reply_json) || st.touched;
+      return;
+    }
+    HistoryEvent terminal;
+    if (!st.events.empty() && IsTerminalEvent(st.events.back())) {
+      terminal = st.events.back();
+    } else {
+      auto last = w_.options_.store->ReadHistory(msg.workflow_id, st.rec.head_seq(), 1);
+      if (!last.ok() || last->empty() || !IsTerminalEvent(last->front())) return;
+      terminal = std::move(last->front());
+    }
+    records::CloseReply reply;
+    reply.set_subject(msg.close_reply_to);
+    reply.set_json(msg.close_reply_json);
+    PutOutbox(CloseReplyRow(st.rec, reply, terminal, 0));
+  }
+
   // Records a terminal event and closes the run. Returns its seq.
   std::uint64_t Close(Staged& st, const HistoryEvent& terminal) {
     const std::uint64_t seq = EndRun(st, terminal);
@@ -670,6 +705,9 @@ class Writer::BatchBuilder {
     while (st.rec.activities_size() > 0) ForgetActivity(st, *st.rec.mutable_activities(0));
     const std::uint64_t seq = Append(st, terminal);
     AddLifecycle(st, seq);
+    if (!terminal.has_workflow_continued_as_new()) {
+      for (OutboxRow& row : TakeCloseReplies(st.rec, st.events.back())) PutOutbox(std::move(row));
+    }
     ApplyParentClosePolicies(st, seq);
     if (st.rec.has_parent() && !terminal.has_workflow_continued_as_new()) {
       ReportToParent(st, terminal, EventMsgId(st.rec.workflow_id(), seq) + "/parent");
@@ -1142,8 +1180,8 @@ void Writer::SubmitIngress(std::vector<IngressMessage> batch, IngressCallback do
 }
 
 void Writer::SubmitCommands(std::string workflow_id, std::string run_id,
-                            std::vector<IssuedCommand> commands) {
-  Enqueue(CommandWork{std::move(workflow_id), std::move(run_id), std::move(commands)});
+                            std::vector<IssuedCommand> commands, std::uint64_t ran_through) {
+  Enqueue(CommandWork{std::move(workflow_id), std::move(run_id), std::move(commands), ran_through});
 }
 
 void Writer::SubmitDueTimers(std::vector<TimerRow> due, std::function<void(Status)> done) {
@@ -1163,8 +1201,9 @@ void Writer::Enqueue(Work work) {
   {
     std::lock_guard<std::mutex> g(mu_);
     if (!stopping_) {
-      if (std::holds_alternative<OutboxWork>(work)) {
-        Defer(std::move(work));
+      const auto* cmd = std::get_if<CommandWork>(&work);
+      if (std::holds_alternative<OutboxWork>(work) || (cmd != nullptr && cmd->commands.empty())) {
+        Defer(std::move(work));  // no hurry: rides along with the next commit
       } else {
         queue_.push_back(std::move(work));
       }

@@ -53,8 +53,10 @@ class Writer {
   ~Writer();
 
   void SubmitIngress(std::vector<IngressMessage> batch, IngressCallback done);
+  // `ran_through`: the last input seq the run's code has run on (0 = no
+  // news); without commands it rides along with the next commit (Defer).
   void SubmitCommands(std::string workflow_id, std::string run_id,
-                      std::vector<IssuedCommand> commands);
+                      std::vector<IssuedCommand> commands, std::uint64_t ran_through = 0);
   // `done` runs after the commit (or with an error if it failed for good).
   void SubmitDueTimers(std::vector<TimerRow> due, std::function<void(Status)> done);
   void SubmitOutboxPublished(std::vector<std::string> keys, std::function<void(Status)> done);
@@ -75,6 +77,7 @@ class Writer {
     std::string workflow_id;
     std::string run_id;
     std::vector<IssuedCommand> commands;
+    std::uint64_t ran_through = 0;
   };
   struct TimerWork {
     std::vector<TimerRow> due;
@@ -95,7 +98,8 @@ class Writer {
   // Waits until there is work to commit now: queued work, stopping, or
   // deferred deletions that waited long enough or piled up. Requires mu_.
   void WaitForWork(std::unique_lock<std::mutex>& lock);
-  // Adds `work` (a deletion) to deferred_. Requires mu_.
+  // Adds `work` (a deletion, or a progress note without commands) to
+  // deferred_. Requires mu_.
   void Defer(Work work);
   // Puts `work` back among the deferred deletions, unless stopping (false).
   bool Redefer(OutboxWork& work);

@@ -8,6 +8,7 @@
 #include "aion/engine/engine.h"
 #include "aion/engine/history.h"
 #include "aion/engine/memory_store.h"
+#include "aion/engine/version.h"
 #include "support/wait.h"
 
 using namespace aion;
@@ -82,4 +83,18 @@ BOOST_AUTO_TEST_CASE(current_marks_the_version_for_new_runs_and_duplicates_are_r
              StatusCode::kInvalidArgument);
   BOOST_TEST(registry.workflow("greet", &GreetV2, {.version = ""}).code() ==
              StatusCode::kInvalidArgument);
+}
+
+BOOST_AUTO_TEST_CASE(workflow_started_records_the_aion_version) {
+  MemoryStore store;
+  WorkflowRegistry registry;
+  BOOST_REQUIRE(registry.workflow("greet", &GreetV2, {.version = "2"}).ok());
+  auto engine = Open(store, registry);
+  BOOST_REQUIRE(engine->Start("av-1", "greet", JsonPayload(nullptr)).status.ok());
+  auto history = engine->History("av-1");
+  BOOST_REQUIRE(history.ok());
+  BOOST_REQUIRE(!history->empty());
+  BOOST_TEST(history->front().workflow_started().aion_version() == std::string(Version()));
+  BOOST_TEST(!std::string(Version()).empty());
+  BOOST_TEST(history->front().workflow_started().code_version() == "2");
 }

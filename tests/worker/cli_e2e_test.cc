@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "aion/bus/streams.h"
+#include "aion/engine/version.h"
 #include "worker/worker_harness.h"
 
 namespace aion::testing {
@@ -191,9 +192,16 @@ BOOST_AUTO_TEST_CASE(cli_exit_codes_unknown_id_unreachable_usage) {
   auto signal = h.Aion({"signal", "nope-1", "go"});
   BOOST_CHECK_EQUAL(signal.exit_code, 1);
   BOOST_CHECK_MESSAGE(Contains(signal.err, "not_found"), signal.err);
-  // A signal to an unknown id is a refusal, not bad input: not dead-lettered,
-  // and it did not create the workflow.
-  BOOST_CHECK_EQUAL(StreamCount(h.client(), std::string(bus::kDlqStream)), 0u);
+  // A signal to an unknown id can never be delivered: it is dead-lettered on
+  // aion.dlq.signal with not_found, and it did not create the workflow.
+  BOOST_REQUIRE(
+      WaitFor([&] { return StreamCount(h.client(), std::string(bus::kDlqStream)) == 1; }, 10s));
+  const auto letters = ReadStream(h.client(), std::string(bus::kDlqStream));
+  BOOST_REQUIRE_EQUAL(letters.size(), 1u);
+  BOOST_CHECK_EQUAL(letters[0].subject, "aion.dlq.signal");
+  wire::DeadLetter letter;
+  BOOST_REQUIRE(letter.ParseFromString(letters[0].data));
+  BOOST_CHECK_EQUAL(letter.code(), "not_found");
   BOOST_CHECK_EQUAL(h.Describe("nope-1").error().code(), "not_found");
   // An unknown workflow type is refused with its own code.
   auto unknown_type = h.Aion({"start", "no_such_type", "nope-2", "--input", "{}"});
@@ -361,6 +369,7 @@ BOOST_AUTO_TEST_CASE(cli_query_signal_with_start_id_reuse_and_list) {
   json listed = ParseJsonOrFail(all.out);
   BOOST_CHECK_EQUAL(listed["workers"], 1);
   BOOST_CHECK_EQUAL(listed["partitions"].size(), 16u);
+  BOOST_CHECK_EQUAL(listed["aion_version"], std::string(aion::Version()));
   std::vector<std::string> ids;
   for (const auto& w : listed["workflows"]) ids.push_back(w["workflow_id"]);
   BOOST_CHECK((ids == std::vector<std::string>{"ql-1", "sws-1"}));  // sorted by id
@@ -370,8 +379,17 @@ BOOST_AUTO_TEST_CASE(cli_query_signal_with_start_id_reuse_and_list) {
   BOOST_REQUIRE_EQUAL(lines.size(), 2u);  // header + ql-1
   BOOST_CHECK_MESSAGE(lines[0].rfind("WORKFLOW_ID", 0) == 0, lines[0]);
   BOOST_CHECK_MESSAGE(lines[1].rfind("ql-1", 0) == 0 && Contains(lines[1], "running"), lines[1]);
-  BOOST_CHECK_MESSAGE(Contains(running.err, "1 workflow(s) from 1 worker(s), 16 partition(s)"),
-                      running.err);
+  BOOST_CHECK_MESSAGE(
+      Contains(running.err, "1 workflow(s) from 1 worker(s) (aion " + std::string(aion::Version()) +
+                                "), 16 partition(s)"),
+      running.err);
+  // Every WorkflowStarted names the version of the worker that recorded it.
+  const wire::HistoryReply ql = h.History("ql-1");
+  BOOST_REQUIRE(ql.events_size() > 0);
+  BOOST_CHECK_EQUAL(ql.events(0).workflow_started().aion_version(), std::string(aion::Version()));
+  auto ql_text = h.Aion({"history", "ql-1"});
+  BOOST_CHECK_MESSAGE(Contains(ql_text.out, "aion_version=" + std::string(aion::Version())),
+                      ql_text.out);
   auto none = h.Aion({"--json", "list", "--type", "order"});
   BOOST_REQUIRE_EQUAL(none.exit_code, 0);
   BOOST_CHECK(ParseJsonOrFail(none.out).value("workflows", json::array()).empty());

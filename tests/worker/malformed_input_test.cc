@@ -281,9 +281,12 @@ std::vector<Case> MakeCases(std::uint32_t p, const bus::Subjects& subjects) {
   b.In("extra token", in + IdInPartition(p, "extra") + ".start.more", true,
        StartBody("noop", "i-5"), "unknown", ia);
 
-  // Refusals that are not bad input: acked and answered, never dead-lettered.
+  // A signal to an unknown id can never be delivered: dead-lettered with not_found.
   b.Wf("signal to an unknown id", "signal", true, R"({"name":"go","input":1,"request_id":"n-1"})",
-       "", "not_found");
+       "signal", "not_found", "no workflow");
+  b.Wf("signal to an unknown id without Aion-Reply-To", "signal", true, R"({"name":"go"})",
+       "signal", "not_found", "no workflow", false);
+  // Refusals that are not bad input: acked and answered, never dead-lettered.
   b.Wf("cancel of an unknown id", "cancel", true, R"({"reason":"x"})", "", "not_found");
   b.Wf("terminate of an unknown id", "terminate", false, "", "", "not_found");
   return std::move(b.cases());

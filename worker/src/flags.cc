@@ -1,5 +1,7 @@
 #include "flags.h"
 
+#include "aion/bus/event_format.h"
+
 namespace aion::worker {
 
 void AddFlags(CLI::App& app, Flags& f) {
@@ -21,6 +23,10 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "idle runs kept in memory; beyond it the least recently used are evicted and "
                  "rebuilt by replay on their next input (0 = no limit)")
       ->capture_default_str();
+  app.add_option("--event-format", f.event_format,
+                 "body of lifecycle events and dead letters (Content-Type says which)")
+      ->check(CLI::IsMember({"protobuf", "json"}))
+      ->capture_default_str();
   app.add_flag("--dev", f.dev, "start a local nats-server too (data dir default ./aion-dev)");
   app.add_option("--dev-port", f.dev_port, "port of the --dev nats-server (default: any free)");
 }
@@ -34,6 +40,9 @@ Result<WorkerOptions> ToOptions(const Flags& f) {
   options.executor_threads = f.executor_threads;
   options.activity_threads = f.activity_threads;
   options.max_resident_runs = f.max_resident_runs;
+  auto events = bus::ParseEventFormat(f.event_format);
+  if (!events.ok()) return events.status();
+  options.event_format = *events;
   if (!f.partitions.empty()) {
     auto owned = ParsePartitions(f.partitions, f.partition_count);
     if (!owned.ok()) return owned.status();

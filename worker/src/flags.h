@@ -25,13 +25,14 @@ struct Flags {
   int executor_threads = 2;
   int activity_threads = 4;
   std::size_t max_resident_runs = 100000;
+  std::string event_format = "protobuf";
 };
 
 // Declares every flag on `app`, writing into `flags` when it parses.
 void AddFlags(CLI::App& app, Flags& flags);
 
 // The Worker's options for these flags (registries not set); kInvalidArgument
-// for a bad --partitions.
+// for a bad --partitions or --event-format.
 Result<WorkerOptions> ToOptions(const Flags& flags);
 
 }  // namespace aion::worker

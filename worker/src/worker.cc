@@ -133,7 +133,8 @@ Status Worker::Impl::Open() {
   streams_options.partitions = options.partition_count;
   bus::StreamsInfo streams;
   AION_RETURN_IF_ERROR(Assign(bus::EnsureStreams(*conn, subjects, streams_options), &streams));
-  sink = std::make_unique<bus::NatsOutboxSink>(*conn, subjects, options.partition_count);
+  sink = std::make_unique<bus::NatsOutboxSink>(*conn, subjects, options.partition_count,
+                                               options.event_format);
   EngineOptions engine_options;
   engine_options.store = store;
   engine_options.registry = options.workflows;
@@ -150,6 +151,7 @@ Status Worker::Impl::Open() {
   bus::IngressOptions ingress_options;
   ingress_options.partitions = options.partitions;
   ingress_options.stream_epoch = streams.in_epoch;
+  ingress_options.dead_letters = options.event_format;
   // A consumer loop restarted by supervision first recreates what is missing.
   ingress_options.repair = [c = conn.get(), subjects, streams_options] {
     return bus::EnsureStreams(*c, subjects, streams_options).status();

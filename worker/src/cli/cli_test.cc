@@ -360,6 +360,7 @@ BOOST_AUTO_TEST_CASE(query_answers_and_lists_render) {
   w->set_status("running");
   w->set_start_time_us(1'700'000'000'123'456);
   merged.add_partitions(3);
+  merged.set_aion_version("0.1.0,0.2.0");
   std::ostringstream lout, lerr;
   Renderer(false, lout, lerr).List(merged, 1, true);
   BOOST_CHECK_EQUAL(lout.str(),
@@ -368,7 +369,8 @@ BOOST_AUTO_TEST_CASE(query_answers_and_lists_render) {
                     "order-1      order          running           2023-11-14T22:13:20.123Z  -"
                     "                         r1\n");
   BOOST_CHECK_MESSAGE(
-      lerr.str().find("1 workflow(s) from 1 worker(s), 1 partition(s); more") != std::string::npos,
+      lerr.str().find("1 workflow(s) from 1 worker(s) (aion 0.1.0,0.2.0), 1 partition(s); more") !=
+          std::string::npos,
       lerr.str());
   std::ostringstream ljout;
   Renderer(true, ljout, lerr).List(merged, 1, false);

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "aion/bus/codec.h"
+#include "aion/bus/reply_when.h"
 
 namespace aion::cli {
 namespace {
@@ -115,6 +116,24 @@ Result<PublishAck> Client::Publish(const std::string& subject, const std::string
 
 Result<Message> Client::PublishAndAwaitReply(const std::string& subject, const std::string& data,
                                              milliseconds timeout) {
+  Result<Message> got = Internal("no reply");
+  Status s = PublishAndWait(subject, data, timeout, false, [&](const Message& m) {
+    got = m;
+    return false;
+  });
+  if (!s.ok()) return s;
+  return got;
+}
+
+Status Client::PublishAndAwaitClose(const std::string& subject, const std::string& data,
+                                    milliseconds timeout,
+                                    const std::function<bool(const Message&)>& on_reply) {
+  return PublishAndWait(subject, data, timeout, true, on_reply);
+}
+
+Status Client::PublishAndWait(const std::string& subject, const std::string& data,
+                              milliseconds timeout, bool until_closed,
+                              const std::function<bool(const Message&)>& on_reply) {
   const auto deadline = Clock::now() + timeout;
   natsInbox* inbox = nullptr;
   if (natsInbox_Create(&inbox) != NATS_OK) return Internal("cannot create a reply inbox");
@@ -128,20 +147,28 @@ Result<Message> Client::PublishAndAwaitReply(const std::string& subject, const s
   auto msg = NewMsg(subject, data);
   if (!msg.ok()) return msg.status();
   natsMsgHeader_Set(msg->get(), bus::kReplyToHeader.data(), inbox);
+  if (until_closed) natsMsgHeader_Set(msg->get(), bus::kReplyWhenHeader.data(), "closed");
   auto ack = PublishMsg(msg->get(), Remaining(deadline));
   if (!ack.ok()) return ack.status();
 
-  natsMsg* reply = nullptr;
-  s = natsSubscription_NextMsg(&reply, sub.get(), Remaining(deadline).count());
-  if (s == NATS_TIMEOUT) {
-    return Status(StatusCode::kDeadlineExceeded,
-                  "JetStream stored the message (stream " + ack->stream + " seq " +
-                      std::to_string(ack->sequence) + ") but no worker answered within " +
-                      Seconds(timeout) + "; it will be processed when a worker owns its partition");
+  for (int replies = 0;; ++replies) {
+    natsMsg* reply = nullptr;
+    s = natsSubscription_NextMsg(&reply, sub.get(), Remaining(deadline).count());
+    if (s == NATS_TIMEOUT && replies > 0) {
+      return Status(StatusCode::kDeadlineExceeded,
+                    "the run was still open after " + Seconds(timeout));
+    }
+    if (s == NATS_TIMEOUT) {
+      return Status(StatusCode::kDeadlineExceeded,
+                    "JetStream stored the message (stream " + ack->stream + " seq " +
+                        std::to_string(ack->sequence) + ") but no worker answered within " +
+                        Seconds(timeout) +
+                        "; it will be processed when a worker owns its partition");
+    }
+    if (s != NATS_OK) return FromNats(s, "waiting for the worker's reply", timeout);
+    MsgPtr owned(reply, &natsMsg_Destroy);
+    if (!on_reply(ToMessage(reply))) return Status::Ok();
   }
-  if (s != NATS_OK) return FromNats(s, "waiting for the worker's reply", timeout);
-  MsgPtr owned(reply, &natsMsg_Destroy);
-  return ToMessage(reply);
 }
 
 Result<Message> Client::Request(const std::string& subject, const std::string& data,

@@ -49,6 +49,14 @@ class Client {
   // reply the worker sends there after its commit. `timeout` covers both steps.
   Result<Message> PublishAndAwaitReply(const std::string& subject, const std::string& data,
                                        milliseconds timeout);
+  // The same with header Aion-Reply-When: closed (a start): `on_reply` gets
+  // each reply on the inbox (the one after the commit, the one when the run
+  // closed, in whichever order they come) until it returns false. Ok then;
+  // kDeadlineExceeded if `timeout` passed first (after at least one reply:
+  // the run was still open).
+  Status PublishAndAwaitClose(const std::string& subject, const std::string& data,
+                              milliseconds timeout,
+                              const std::function<bool(const Message&)>& on_reply);
   // Core-NATS request/reply with a protobuf binary body.
   Result<Message> Request(const std::string& subject, const std::string& data,
                           milliseconds timeout);
@@ -66,6 +74,8 @@ class Client {
  private:
   Client(natsConnection* nc, jsCtx* js) : nc_(nc), js_(js) {}
   Result<PublishAck> PublishMsg(natsMsg* msg, milliseconds timeout);
+  Status PublishAndWait(const std::string& subject, const std::string& data, milliseconds timeout,
+                        bool until_closed, const std::function<bool(const Message&)>& on_reply);
 
   natsConnection* nc_;
   jsCtx* js_;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <ostream>
+#include <set>
+#include <string>
 
 #include "aion/bus/codec.h"
 #include "aion/bus/subjects.h"
@@ -91,6 +93,45 @@ int Ingress(Session& s, bus::IngressKind kind, const google::protobuf::Message& 
   return kExitOk;
 }
 
+// start --wait: one exchange (header Aion-Reply-When: closed). The reply
+// after the commit prints `started`; the one when the run closed, its result.
+int StartAndAwait(Session& s, const wire::StartWorkflow& start) {
+  bool recorded = false;
+  int rc = kExitOk;
+  Status st = s.client().PublishAndAwaitClose(
+      s.Workflow(bus::IngressKind::kStart), start.SerializeAsString(), s.inv().timeout,
+      [&](const Message& m) {
+        wire::IngressReply reply;
+        if (Status d = Decode(m, reply); !d.ok()) {
+          rc = s.Fail(d);
+          return false;
+        }
+        if (reply.has_error()) {
+          rc = s.ServerFail(reply.error());
+          return false;
+        }
+        if (!recorded) s.render().Ingress("started", reply);
+        recorded = true;
+        if (reply.status().empty()) return true;  // recorded; the close comes later
+        wire::ResultReply result;
+        result.set_status(reply.status());
+        result.set_run_id(reply.run_id());
+        if (reply.has_output()) *result.mutable_output() = reply.output();
+        result.set_failure(reply.failure());
+        s.render().Result(s.inv().workflow_id, result);
+        rc = reply.status() == "completed" ? kExitOk : kExitFailed;
+        return false;
+      });
+  if (st.code() == StatusCode::kDeadlineExceeded && recorded) {
+    wire::Error e;
+    e.set_code("deadline_exceeded");
+    e.set_message(st.message());
+    return s.ServerFail(e);
+  }
+  if (!st.ok()) return s.Fail(st);
+  return rc;
+}
+
 int Start(Session& s) {
   const Invocation& inv = s.inv();
   wire::StartWorkflow start;
@@ -99,9 +140,8 @@ int Start(Session& s) {
   start.set_request_id(inv.request_id);
   start.set_run_timeout_ms(inv.run_timeout.count());
   start.set_id_reuse_policy(static_cast<wire::IdReusePolicy>(inv.id_reuse));
-  const int rc = Ingress(s, bus::IngressKind::kStart, start, "started");
-  if (rc != kExitOk || !inv.wait) return rc;
-  return AwaitResult(s, inv.timeout);
+  if (!inv.wait) return Ingress(s, bus::IngressKind::kStart, start, "started");
+  return StartAndAwait(s, start);
 }
 
 int Signal(Session& s) {
@@ -159,6 +199,7 @@ int List(Session& s) {
   }
   wire::ListReply merged;
   bool more = false;
+  std::set<std::string> versions;  // of the workers that answered
   for (const Message& m : *replies) {
     wire::ListReply reply;
     if (Status st = Decode(m, reply); !st.ok()) return s.Fail(st);
@@ -166,6 +207,10 @@ int List(Session& s) {
     for (auto& w : *reply.mutable_workflows()) *merged.add_workflows() = std::move(w);
     for (std::uint32_t p : reply.partitions()) merged.add_partitions(p);
     more = more || !reply.next_page_token().empty();
+    versions.insert(reply.aion_version().empty() ? "unknown" : reply.aion_version());
+  }
+  for (const std::string& v : versions) {
+    merged.set_aion_version(merged.aion_version() + (merged.aion_version().empty() ? "" : ",") + v);
   }
   std::sort(merged.mutable_workflows()->begin(), merged.mutable_workflows()->end(),
             [](const wire::WorkflowSummary& a, const wire::WorkflowSummary& b) {

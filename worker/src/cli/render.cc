@@ -234,8 +234,8 @@ void Renderer::List(const wire::ListReply& merged, std::size_t workers, bool mor
         FormatTimeUs(w.close_time_us()), w.run_id());
   }
   std::string summary = std::to_string(merged.workflows_size()) + " workflow(s) from " +
-                        std::to_string(workers) + " worker(s), " +
-                        std::to_string(merged.partitions_size()) + " partition(s)";
+                        std::to_string(workers) + " worker(s) (aion " + merged.aion_version() +
+                        "), " + std::to_string(merged.partitions_size()) + " partition(s)";
   if (more) summary += "; more exist: narrow the filters or raise --limit (per worker)";
   err_ << summary << '\n';
 }

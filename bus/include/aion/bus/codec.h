@@ -158,7 +158,8 @@ wire::ResultReply MakeResultReply(const Result<Outcome>& outcome);
 wire::QueryReply MakeQueryReply(const Result<Payload>& result);
 // One row of `list`.
 wire::WorkflowSummary MakeWorkflowSummary(const WorkflowRecord& record);
-// One worker's page of `list`, naming the partitions it answered for.
+// One worker's page of `list`, naming the partitions it answered for and
+// this build's aion::Version().
 wire::ListReply MakeListReply(const ListPage& page, const std::vector<std::uint32_t>& partitions);
 // The record status for a wire name ("running", "timed_out", ...; any case);
 // kInvalidArgument naming the valid ones otherwise.

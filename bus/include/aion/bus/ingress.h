@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "aion/bus/codec.h"
+#include "aion/bus/event_format.h"
 #include "aion/bus/nats_connection.h"
 #include "aion/engine/engine.h"
 
@@ -46,6 +47,8 @@ struct IngressOptions {
   int rebind_after = 4;
   std::chrono::milliseconds consumer_check{5000};
   std::function<Status()> repair;  // null: only rebind
+  // The body of dead letters on aion.dlq.<kind> (Content-Type says which).
+  EventFormat dead_letters = EventFormat::kProtobuf;
 };
 
 // Counters for tests and monitoring; monotonic.

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "aion/bus/codec.h"
+#include "aion/bus/event_format.h"
 #include "aion/bus/nats_connection.h"
 #include "aion/bus/subjects.h"
 #include "aion/engine/outbox_sink.h"
@@ -44,7 +45,9 @@ class JsAsyncPublisher;
 class NatsOutboxSink final : public OutboxSink {
  public:
   // `partitions` (>= 1): P of the streams (DESIGN §1), to address workflow messages.
-  NatsOutboxSink(NatsConnection& conn, Subjects subjects, std::uint32_t partitions);
+  // `events`: the body of lifecycle events (Content-Type says which).
+  NatsOutboxSink(NatsConnection& conn, Subjects subjects, std::uint32_t partitions,
+                 EventFormat events = EventFormat::kProtobuf);
   ~NatsOutboxSink() override;
 
   // Ok after the PubAck (also for a duplicate). kUnavailable: retry later.
@@ -75,6 +78,7 @@ class NatsOutboxSink final : public OutboxSink {
   Outgoing PrepareTask(const OutboxRow& row) const;
   Outgoing PrepareCancel(const OutboxRow& row) const;
   Outgoing PrepareWorkflowMessage(const OutboxRow& row) const;
+  Outgoing PrepareCloseReply(const OutboxRow& row) const;
   Status Send(const Outgoing& out);  // one row, waiting for its PubAck or flush
 
   // Sends the rows `wave` names; marks those accepted; the rest go to `failed`.
@@ -85,6 +89,7 @@ class NatsOutboxSink final : public OutboxSink {
   NatsConnection& conn_;
   Subjects subjects_;
   std::uint32_t partitions_;
+  EventFormat events_;
   std::unique_ptr<JsAsyncPublisher> async_;  // created by the first PublishBatch
 };
 

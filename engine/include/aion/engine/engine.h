@@ -67,6 +67,10 @@ struct IngressMessage {
   // dropped). kChildResult: the addressee's run and the child's reference.
   history::ParentRef parent;
   history::ChildWorkflowClosed child_result;  // kChildResult
+  // kStart: also answer here when the run closes (header Aion-Reply-When:
+  // closed): the subject of the start's Aion-Reply-To, "" = no close reply.
+  std::string close_reply_to;
+  bool close_reply_json = false;  // that answer in JSON
 };
 
 // The ingress message a WorkflowMessageRow (an outbox row addressed to

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "aion/bus/event_format.h"
 #include "aion/engine/activity.h"
 #include "aion/engine/engine.h"
 #include "aion/engine/registry.h"
@@ -38,6 +39,8 @@ struct WorkerOptions {
   int activity_threads = 4;  // the bounded pool that runs local activities
   // Idle runs kept in memory (EngineOptions::max_resident_runs); 0 = no limit.
   std::size_t max_resident_runs = 100000;
+  // Body of lifecycle events and dead letters (Content-Type says which).
+  bus::EventFormat event_format = bus::EventFormat::kProtobuf;
 };
 
 // "0-3,7" -> {0,1,2,3,7} (sorted, without repeats). kInvalidArgument for bad
