@@ -11,6 +11,7 @@
 #include "aion/bus/subjects.h"
 #include "aion/engine/history.h"
 #include "aion/engine/ids.h"
+#include "aion/engine/version.h"
 #include "aion/wire.pb.h"
 
 namespace aion::cli {
@@ -182,6 +183,7 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Invocation& inv) {
   CLI::App app{"aion: command-line client of the Aion durable workflow engine", "aion"};
   app.footer(kFooter);
   app.require_subcommand(1);
+  app.set_version_flag("--version", "aion " + std::string(Version()), "Print the version and exit");
   app.fallthrough();  // global flags may also follow the command
   inv.nats_url = kDefaultNatsUrl;
   app.add_option("--nats", inv.nats_url, "NATS server URL")

@@ -2,9 +2,11 @@
 // before anything is sent) and the rendering of wire replies.
 #define BOOST_TEST_MODULE cli
 #include <boost/test/unit_test.hpp>
+#include <iostream>
 #include <sstream>
 
 #include "aion/bus/codec.h"
+#include "aion/engine/version.h"
 #include "args.h"
 #include "render.h"
 
@@ -195,6 +197,17 @@ BOOST_AUTO_TEST_CASE(usage_errors_exit_2) {
   BOOST_CHECK(early == kExitUsage);
   Parse({"frobnicate"}, &early);
   BOOST_CHECK(early == kExitUsage);
+}
+
+BOOST_AUTO_TEST_CASE(version_prints_the_project_version_without_a_command) {
+  std::ostringstream out;
+  std::streambuf* saved = std::cout.rdbuf(out.rdbuf());
+  std::optional<int> early;
+  Parse({"--version"}, &early);
+  std::cout.rdbuf(saved);
+  BOOST_CHECK(early == kExitOk);
+  BOOST_CHECK_EQUAL(out.str(), "aion " + std::string(Version()) + "\n");
+  BOOST_CHECK(!Version().empty());
 }
 
 BOOST_AUTO_TEST_CASE(sub_defaults_to_lifecycle_events_without_timeout) {
