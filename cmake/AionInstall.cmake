@@ -83,9 +83,27 @@ function(aion_install_package)
   install(FILES ${CMAKE_BINARY_DIR}/AionConfig.cmake ${CMAKE_BINARY_DIR}/AionConfigVersion.cmake
           DESTINATION ${AION_INSTALL_CMAKEDIR} COMPONENT dev)
 
+  get_property(libs GLOBAL PROPERTY AION_INSTALLED_LIBRARIES)
+  # `cmake --install --strip` and cpack (CPACK_STRIP_FILES) strip executables
+  # but not archives; their debug info would make up most of the -dev package.
+  # As Debian's dh_strip does, archives lose only debug info, not symbols.
+  set(archives "")
+  foreach(lib ${libs})
+    string(APPEND archives " \"${CMAKE_INSTALL_LIBDIR}/$<TARGET_FILE_NAME:${lib}>\"")
+  endforeach()
+  if(CMAKE_STRIP)
+    install(CODE "
+      if(CMAKE_INSTALL_DO_STRIP)
+        foreach(archive ${archives})
+          execute_process(COMMAND [[${CMAKE_STRIP}]] --strip-debug
+                          \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/\${archive}\"
+                          COMMAND_ERROR_IS_FATAL ANY)
+        endforeach()
+      endif()" COMPONENT dev)
+  endif()
+
   # aion.pc: -l flags in link order (a library before the ones it uses),
   # which is the registration order reversed.
-  get_property(libs GLOBAL PROPERTY AION_INSTALLED_LIBRARIES)
   list(REVERSE libs)
   set(AION_PC_LIBS "")
   foreach(lib ${libs})
@@ -98,7 +116,8 @@ function(aion_install_package)
   # ${pcfiledir} keeps the file valid wherever the tree is installed
   # (cmake --install --prefix <dir>, or the packages under /usr).
   set(pcdir ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
-  file(RELATIVE_PATH AION_PC_PREFIX_FROM_PCDIR /prefix/${pcdir} /prefix)
+  file(RELATIVE_PATH AION_PC_PREFIX_FROM_PCDIR /prefix/${pcdir} /prefix)  # ../..
+  string(REGEX REPLACE "/$" "" AION_PC_PREFIX_FROM_PCDIR "${AION_PC_PREFIX_FROM_PCDIR}")
   configure_file(${_aion_install_dir}/aion.pc.in ${CMAKE_BINARY_DIR}/aion.pc @ONLY)
   install(FILES ${CMAKE_BINARY_DIR}/aion.pc DESTINATION ${pcdir} COMPONENT dev)
 endfunction()

@@ -1,13 +1,14 @@
 # Part of `cmake --install` (component runtime), run at install time because
 # the places depend on the prefix given then, not the one configured:
 #   the systemd unit     <prefix>/lib/systemd/system/aion-worker.service
-#   its environment file /etc/default/aion-worker when the prefix is /usr (the
-#                        packages, built with CPACK_SET_DESTDIR, and a system
-#                        install), else <prefix>/etc/default/aion-worker, so
-#                        cmake --install --prefix <dir> writes only under <dir>
+#   its environment file <sysconfdir>/default/aion-worker
+#   the nats-server mappings fragment <sysconfdir>/aion/nats-mappings.conf
+# where <sysconfdir> is /etc when the prefix is /usr (the packages, built with
+# CPACK_SET_DESTDIR, and a system install), else <prefix>/etc, so
+# cmake --install --prefix <dir> writes only under <dir>.
 # The unit names the paths of that install. file(INSTALL) honours DESTDIR and
 # records the files in the install manifest, like install() does.
-# In: AION_UNIT_TEMPLATE, AION_ENV_FILE, AION_STAGING_DIR, AION_BINDIR,
+# In: AION_UNIT_TEMPLATE, AION_ENV_FILE, AION_NATS_FRAGMENT, AION_STAGING_DIR, AION_BINDIR,
 #     AION_DOCDIR (relative to the prefix), CMAKE_INSTALL_PREFIX.
 if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
   set(sysconfdir /etc)
@@ -21,3 +22,4 @@ configure_file(${AION_UNIT_TEMPLATE} ${AION_STAGING_DIR}/aion-worker.service @ON
 file(INSTALL ${AION_STAGING_DIR}/aion-worker.service
      DESTINATION ${CMAKE_INSTALL_PREFIX}/lib/systemd/system)
 file(INSTALL ${AION_ENV_FILE} DESTINATION ${sysconfdir}/default RENAME aion-worker)
+file(INSTALL ${AION_NATS_FRAGMENT} DESTINATION ${sysconfdir}/aion)

@@ -103,12 +103,44 @@ first_line_is() {
   [ "$got" = "$want" ] || { echo "$* printed '$got', expected '$want'"; return 1; }
 }
 
-# nats-server accepts a config that includes the mappings fragment.
+# nats_accepts <fragment>: nats-server -t accepts a config that includes the
+# mappings fragment (nats-server resolves includes relative to the including
+# file only).
 nats_accepts() {
-  local conf="$work/nats-$2.conf"
-  printf 'listen: 127.0.0.1:-1\ninclude %s\n' "$1" >"$conf"
+  local conf="$work/nats-test.conf"
   grep -q '^mappings' "$1" || { echo "$1 has no mappings block"; return 1; }
+  printf 'listen: 127.0.0.1:-1\ninclude %s\n' "$(realpath --relative-to="$work" "$1")" >"$conf"
   nats-server -t -c "$conf"
+}
+
+# depends_has <deb> <text>...: the package's Depends field contains each text.
+depends_has() {
+  local deb="$1" d depends
+  shift
+  depends="$(dpkg-deb -f "$deb" Depends)"
+  for d in "$@"; do
+    grep -qF -- "$d" <<<"$depends" || { echo "no '$d' in Depends: $depends"; return 1; }
+  done
+}
+
+# conffiles_are <deb> <path>...: exactly these conffiles.
+conffiles_are() {
+  local deb="$1" got want
+  shift
+  got="$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | sort)"
+  want="$(printf '%s\n' "$@" | sort)"
+  [ "$got" = "$want" ] || { echo "conffiles: $got"; return 1; }
+}
+
+# maintainer_scripts_executable <deb> <script>...: each is in the package, mode 0755.
+maintainer_scripts_executable() {
+  local deb="$1" listing script
+  shift
+  listing="$(dpkg-deb --ctrl-tarfile "$deb" | tar -tv)"
+  for script in "$@"; do
+    grep -qE "^-rwxr-xr-x .* \./$script\$" <<<"$listing" ||
+      { echo "$script missing or not mode 0755:"; echo "$listing"; return 1; }
+  done
 }
 
 # smoke_cmake <name> [cmake args]: configures, builds and runs packaging/smoke.
@@ -155,8 +187,8 @@ check "the unit runs $prefix/bin/aion-worker with $prefix/etc/default/aion-worke
   "$prefix/lib/systemd/system/aion-worker.service"
 check "aion --version" first_line_is "aion $version" "$prefix/bin/aion" --version
 check "aion-worker --version" first_line_is "aion-worker $version" "$prefix/bin/aion-worker" --version
-check "nats-server -t accepts share/aion/nats-mappings.conf" \
-  nats_accepts "$prefix/share/aion/nats-mappings.conf" prefix
+check "nats-server -t accepts etc/aion/nats-mappings.conf" \
+  nats_accepts "$prefix/etc/aion/nats-mappings.conf"
 check "pkg-config --modversion aion (prefix)" \
   first_line_is "$version" env PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig" pkg-config --modversion aion
 check "smoke program: find_package(Aion) against the prefix" \
@@ -191,26 +223,19 @@ for pkg in aion aion-dev; do
   check "$pkg: version $deb_version" first_line_is "$deb_version" dpkg-deb -f "$deb" Version
 done
 if [ -f "$deb_runtime" ]; then
-  depends="$(dpkg-deb -f "$deb_runtime" Depends)"
   # dpkg-shlibdeps found the shared libraries the executables link.
   check "aion: Depends has adduser and the shared libraries (shlibdeps)" \
-    bash -c "grep -q 'adduser' <<<'$depends' && grep -q 'libnats' <<<'$depends' &&
-             grep -q 'liblmdb' <<<'$depends' && grep -q 'libprotobuf' <<<'$depends' ||
-             { echo 'Depends: $depends'; exit 1; }"
+    depends_has "$deb_runtime" adduser libnats liblmdb libprotobuf libspdlog
   check "aion: Recommends nats-server" first_line_is nats-server dpkg-deb -f "$deb_runtime" Recommends
-  check "aion: /etc/default/aion-worker is a conffile" \
-    bash -c "dpkg-deb --ctrl-tarfile '$deb_runtime' | tar -xO ./conffiles | grep -qx /etc/default/aion-worker"
+  check "aion: conffiles /etc/default/aion-worker, /etc/aion/nats-mappings.conf" \
+    conffiles_are "$deb_runtime" /etc/default/aion-worker /etc/aion/nats-mappings.conf
   check "aion: postinst, prerm, postrm are executable" \
-    bash -c "dpkg-deb --ctrl-tarfile '$deb_runtime' | tar -tv | grep -E '\./(postinst|prerm|postrm)$' |
-             awk '\$1 !~ /^-rwxr-xr-x/ {print; bad=1} END {exit bad || NR != 3}'"
+    maintainer_scripts_executable "$deb_runtime" postinst prerm postrm
 fi
 if [ -f "$deb_dev" ]; then
-  depends="$(dpkg-deb -f "$deb_dev" Depends)"
   check "aion-dev: Depends has aion (= $deb_version) and the -dev packages" \
-    bash -c "for d in 'aion (= $deb_version)' libprotobuf-dev libnats-dev liblmdb-dev libspdlog-dev \
-               nlohmann-json3-dev pkg-config; do
-               grep -qF \"\$d\" <<<'$depends' || { echo \"no \$d in Depends: $depends\"; exit 1; }
-             done"
+    depends_has "$deb_dev" "aion (= $deb_version)" libprotobuf-dev libnats-dev liblmdb-dev \
+    libspdlog-dev nlohmann-json3-dev pkg-config
 fi
 
 # --- 3. install the packages (root only) ----------------------------------------------
@@ -261,8 +286,8 @@ else
     check "the unit runs /usr/bin/aion-worker with /etc/default/aion-worker" \
       grep -qzE "EnvironmentFile=/etc/default/aion-worker.*ExecStart=/usr/bin/aion-worker" \
       /usr/lib/systemd/system/aion-worker.service
-    check "nats-server -t accepts /usr/share/aion/nats-mappings.conf" \
-      nats_accepts /usr/share/aion/nats-mappings.conf system
+    check "nats-server -t accepts /etc/aion/nats-mappings.conf" \
+      nats_accepts /etc/aion/nats-mappings.conf
     check "pkg-config --modversion aion (/usr)" first_line_is "$version" pkg-config --modversion aion
     check "smoke program: find_package(Aion) from the packages" smoke_cmake system
     check "smoke program: found /usr/$libdir/cmake/Aion" \
