@@ -113,6 +113,23 @@ nats_accepts() {
   nats-server -t -c "$conf"
 }
 
+# unit_verifies <unit-file>: systemd-analyze verify has nothing to say (it
+# exits 0 on unknown keys and bad values, but prints them).
+unit_verifies() {
+  local out
+  if out="$(systemd-analyze verify "$1" 2>&1)" && [ -z "$out" ]; then return 0; fi
+  echo "$out"
+  return 1
+}
+# verify_unit <unit-file>: that check, when systemd-analyze exists.
+verify_unit() {
+  if command -v systemd-analyze >/dev/null; then
+    check "systemd-analyze verify $1" unit_verifies "$1"
+  else
+    echo "check_install: skipped systemd-analyze verify (not installed)"
+  fi
+}
+
 # depends_has <deb> <text>...: the package's Depends field contains each text.
 depends_has() {
   local deb="$1" d depends
@@ -185,6 +202,7 @@ check "installed headers include only installed headers" includes_resolve "$pref
 check "the unit runs $prefix/bin/aion-worker with $prefix/etc/default/aion-worker" \
   grep -qzE "EnvironmentFile=$prefix/etc/default/aion-worker.*ExecStart=$prefix/bin/aion-worker" \
   "$prefix/lib/systemd/system/aion-worker.service"
+verify_unit "$prefix/lib/systemd/system/aion-worker.service"
 check "aion --version" first_line_is "aion $version" "$prefix/bin/aion" --version
 check "aion-worker --version" first_line_is "aion-worker $version" "$prefix/bin/aion-worker" --version
 check "nats-server -t accepts etc/aion/nats-mappings.conf" \
@@ -286,6 +304,7 @@ else
     check "the unit runs /usr/bin/aion-worker with /etc/default/aion-worker" \
       grep -qzE "EnvironmentFile=/etc/default/aion-worker.*ExecStart=/usr/bin/aion-worker" \
       /usr/lib/systemd/system/aion-worker.service
+    verify_unit /usr/lib/systemd/system/aion-worker.service
     check "nats-server -t accepts /etc/aion/nats-mappings.conf" \
       nats_accepts /etc/aion/nats-mappings.conf
     check "pkg-config --modversion aion (/usr)" first_line_is "$version" pkg-config --modversion aion
