@@ -9,6 +9,7 @@ PACKAGES=(
   libnats-dev nats-server liblmdb-dev lmdb-utils
   libprotobuf-dev protobuf-compiler
   libspdlog-dev libboost-test-dev libcli11-dev nlohmann-json3-dev libjemalloc-dev
+  dpkg-dev file  # cpack -G DEB: dpkg-shlibdeps, and file to find the executables
 )
 
 missing=()

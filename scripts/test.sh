@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # THE test command. Stages, each in its own build directory:
 #   1. build/       RelWithDebInfo build, the whole CTest suite
+#      then install+packages: scripts/check_install.sh on that build (no
+#      rebuild): cmake --install into build/install-prefix, cpack -G DEB,
+#      the file lists, and as root installing and removing the packages
 #   2. build-asan/  AddressSanitizer + UBSan build (-DAION_SANITIZE=ON), the whole suite
 #   3. build-tsan/  ThreadSanitizer build (-DAION_TSAN=ON), tests labelled "concurrency"
 # The sanitizer builds are Debug: they compile much faster than optimised ones on
@@ -49,13 +52,17 @@ stage() {
   shift
   local start=$SECONDS result=PASS
   echo "=== test.sh: stage $name ($dir) ==="
+  built=0
   if ! cmake -S . -B "$dir" -G Ninja "$@" >"$dir/configure.log" 2>&1; then
     cat "$dir/configure.log"
     result="FAIL (configure, see $dir/configure.log)"
   elif ! cmake --build "$dir" ${build_target:+--target "$build_target"}; then
     result="FAIL (build)"
-  elif ! (cd "$dir" && "${ctest_args[@]}") 2>&1 | tee "$dir/ctest.log"; then
-    result="FAIL (tests)"
+  else
+    built=1  # for the install+packages stage, which reuses this build
+    if ! (cd "$dir" && "${ctest_args[@]}") 2>&1 | tee "$dir/ctest.log"; then
+      result="FAIL (tests)"
+    fi
   fi
   count_tests "$dir/ctest.log"
   [ "$result" = PASS ] || failed=1
@@ -63,10 +70,25 @@ stage() {
   echo "${summary[-1]}"
 }
 
+# install_stage <build-dir>: scripts/check_install.sh on a built build dir.
+install_stage() {
+  local dir="$1" start=$SECONDS result=PASS
+  echo "=== test.sh: stage install+packages ($dir) ==="
+  if [ "$built" != 1 ]; then
+    result="FAIL (nothing built)"
+  elif ! scripts/check_install.sh "$dir" 2>&1 | tee "$dir/check_install.log"; then
+    result="FAIL (see $dir/check_install.log)"
+  fi
+  [ "$result" = PASS ] || failed=1
+  summary+=("test.sh: stage install+packages: $result in $((SECONDS - start))s")
+  echo "${summary[-1]}"
+}
+
 mkdir -p build build-asan build-tsan
 stage "build+ctest" build \
   ctest --output-on-failure -j2 "${ctest_filter[@]}" -- \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo
+install_stage build
 stage "asan+ubsan" build-asan \
   ctest --output-on-failure -j2 "${ctest_filter[@]}" -- \
   -DCMAKE_BUILD_TYPE=Debug -DAION_SANITIZE=ON -DAION_BUILD_BENCH=OFF

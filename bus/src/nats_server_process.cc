@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "aion/bus/nats_mappings.h"
+
 namespace aion::bus {
 namespace {
 
@@ -103,20 +105,14 @@ std::string ExitText(int status) {
 }  // namespace
 
 std::string NatsServerConfig(const NatsServerOptions& o, int port) {
-  const std::string p = o.prefix;
-  const std::string n = std::to_string(o.partitions);
   const fs::path store = o.store_dir.empty() ? o.directory / "jetstream" : o.store_dir;
   std::ostringstream c;
   c << "# written by aion (NatsServerProcess); DESIGN §5\n"
     << "listen: 127.0.0.1:" << port << "\n"
     << "max_payload: " << o.max_payload_bytes << "\n"
     << "jetstream {\n  store_dir: " << Quote(store.string()) << "\n}\n"
-    << "mappings = {\n"
-    << "  \"" << p << ".wf.*.*\": \"" << p << ".in.{{partition(" << n
-    << ",1)}}.{{wildcard(1)}}.{{wildcard(2)}}\"\n"
-    << "  \"" << p << ".req.*.*\": \"" << p << ".api.{{partition(" << n
-    << ",1)}}.{{wildcard(1)}}.{{wildcard(2)}}\"\n"
-    << "}\n";
+    << (o.mappings_config ? *o.mappings_config
+                          : NatsMappingsBlock(Subjects(o.prefix), o.partitions));
   return c.str();
 }
 

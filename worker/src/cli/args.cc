@@ -11,6 +11,7 @@
 #include "aion/bus/subjects.h"
 #include "aion/engine/history.h"
 #include "aion/engine/ids.h"
+#include "aion/engine/version.h"
 #include "aion/wire.pb.h"
 
 namespace aion::cli {
@@ -41,6 +42,7 @@ Examples:
   aion --json history order-42
   aion pub aion.wf.order-43.start '{"workflow_type":"noop","input":{"a":1}}'
   aion sub 'aion.evt.>'
+  aion nats-config --partitions 16 > aion-mappings.conf
 )";
 
 void AddStart(CLI::App& app, Invocation& inv) {
@@ -152,6 +154,18 @@ void AddPubSub(CLI::App& app, Invocation& inv) {
   sub->callback([&inv] { inv.command = Command::kSub; });
 }
 
+void AddNatsConfig(CLI::App& app, Invocation& inv) {
+  auto* cmd = app.add_subcommand(
+      "nats-config",
+      "Print the nats-server config fragment (subject mappings) a deployment needs; "
+      "offline, sends nothing");
+  cmd->add_option("--partitions", inv.partitions,
+                  "P: the workers' --partition-count, fixed when the streams are created")
+      ->check(CLI::Range(1u, 4096u))
+      ->capture_default_str();
+  cmd->callback([&inv] { inv.command = Command::kNatsConfig; });
+}
+
 // Default --timeout per command when the user gave none.
 std::string DefaultTimeout(Command c) {
   switch (c) {
@@ -171,6 +185,7 @@ std::string DefaultTimeout(Command c) {
     case Command::kPub:
       return "10s";
     case Command::kSub:
+    case Command::kNatsConfig:
       return "";
   }
   return "30s";
@@ -182,6 +197,7 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Invocation& inv) {
   CLI::App app{"aion: command-line client of the Aion durable workflow engine", "aion"};
   app.footer(kFooter);
   app.require_subcommand(1);
+  app.set_version_flag("--version", "aion " + std::string(Version()), "Print the version and exit");
   app.fallthrough();  // global flags may also follow the command
   inv.nats_url = kDefaultNatsUrl;
   app.add_option("--nats", inv.nats_url, "NATS server URL")
@@ -209,6 +225,7 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Invocation& inv) {
   AddQueryCommand(app, inv);
   AddList(app, inv);
   AddPubSub(app, inv);
+  AddNatsConfig(app, inv);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -453,6 +470,11 @@ Status Validate(Invocation& inv) {
     }
     case Command::kSub:
       if (inv.subject.empty()) inv.subject = inv.prefix + ".evt.>";
+      return Status::Ok();
+    case Command::kNatsConfig:
+      if (inv.partitions < 1 || inv.partitions > 4096) {
+        return InvalidArgument("--partitions must be 1..4096");
+      }
       return Status::Ok();
     default:
       break;

@@ -37,7 +37,8 @@ enum class Command {
   kList,
   kSignalWithStart,
   kPub,
-  kSub
+  kSub,
+  kNatsConfig  // offline: prints the nats-server mappings fragment
 };
 
 struct Invocation {
@@ -65,6 +66,7 @@ struct Invocation {
   std::string body_text;                         // pub
   int count = 0;                                 // sub: stop after this many messages (0 = never)
   std::string timeout_text;                      // as typed; Validate fills `timeout`
+  std::uint32_t partitions = 16;                 // nats-config: P
 
   // Filled by Validate.
   Json input;                         // null when --input was not given

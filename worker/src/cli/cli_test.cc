@@ -2,10 +2,15 @@
 // before anything is sent) and the rendering of wire replies.
 #define BOOST_TEST_MODULE cli
 #include <boost/test/unit_test.hpp>
+#include <iostream>
 #include <sstream>
 
 #include "aion/bus/codec.h"
+#include "aion/bus/nats_mappings.h"
+#include "aion/bus/nats_server_process.h"
+#include "aion/engine/version.h"
 #include "args.h"
+#include "commands.h"
 #include "render.h"
 
 namespace aion::cli {
@@ -195,6 +200,58 @@ BOOST_AUTO_TEST_CASE(usage_errors_exit_2) {
   BOOST_CHECK(early == kExitUsage);
   Parse({"frobnicate"}, &early);
   BOOST_CHECK(early == kExitUsage);
+}
+
+BOOST_AUTO_TEST_CASE(version_prints_the_project_version_without_a_command) {
+  std::ostringstream out;
+  std::streambuf* saved = std::cout.rdbuf(out.rdbuf());
+  std::optional<int> early;
+  Parse({"--version"}, &early);
+  std::cout.rdbuf(saved);
+  BOOST_CHECK(early == kExitOk);
+  BOOST_CHECK_EQUAL(out.str(), "aion " + std::string(Version()) + "\n");
+  BOOST_CHECK(!Version().empty());
+}
+
+BOOST_AUTO_TEST_CASE(nats_config_prints_the_mappings_of_the_dev_server_config) {
+  std::optional<int> early;
+  Invocation inv = Parse({"nats-config", "--prefix", "acme.prod", "--partitions", "8"}, &early);
+  BOOST_REQUIRE(!early);
+  BOOST_REQUIRE(Validate(inv).ok());
+  BOOST_CHECK(inv.command == Command::kNatsConfig);
+  std::ostringstream out, err;
+  BOOST_CHECK_EQUAL(Run(inv, out, err), kExitOk);  // offline: no NATS at the default URL
+  BOOST_CHECK_EQUAL(err.str(), "");
+  const std::string text = out.str();
+  // The same block the dev-mode server runs with (NatsServerConfig).
+  bus::NatsServerOptions dev;
+  dev.directory = "/nonexistent";
+  dev.prefix = "acme.prod";
+  dev.partitions = 8;
+  const std::string block = bus::NatsMappingsBlock(bus::Subjects("acme.prod"), 8);
+  BOOST_CHECK(bus::NatsServerConfig(dev, -1).find(block) != std::string::npos);
+  BOOST_CHECK(text.size() > block.size() && text.substr(text.size() - block.size()) == block);
+  BOOST_CHECK(block ==
+              "mappings = {\n"
+              "  \"acme.prod.wf.*.*\": "
+              "\"acme.prod.in.{{partition(8,1)}}.{{wildcard(1)}}.{{wildcard(2)}}\"\n"
+              "  \"acme.prod.req.*.*\": "
+              "\"acme.prod.api.{{partition(8,1)}}.{{wildcard(1)}}.{{wildcard(2)}}\"\n"
+              "}\n");
+  // Everything before the block is comment lines, one of them saying where it goes.
+  std::istringstream head(text.substr(0, text.size() - block.size()));
+  for (std::string line; std::getline(head, line);) BOOST_CHECK_MESSAGE(line[0] == '#', line);
+  BOOST_CHECK(text.find("top level") != std::string::npos);
+  BOOST_CHECK(text.find("inside that account") != std::string::npos);
+
+  Invocation defaults = Parse({"nats-config"});
+  BOOST_REQUIRE(Validate(defaults).ok());
+  BOOST_CHECK_EQUAL(defaults.partitions, 16u);
+  BOOST_CHECK_EQUAL(defaults.prefix, "aion");
+  Parse({"nats-config", "--partitions", "0"}, &early);
+  BOOST_CHECK(early == kExitUsage);
+  Invocation bad_prefix = Parse({"nats-config", "--prefix", "a b"});
+  BOOST_CHECK(Validate(bad_prefix).code() == StatusCode::kInvalidArgument);
 }
 
 BOOST_AUTO_TEST_CASE(sub_defaults_to_lifecycle_events_without_timeout) {

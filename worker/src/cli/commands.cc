@@ -6,6 +6,7 @@
 #include <string>
 
 #include "aion/bus/codec.h"
+#include "aion/bus/nats_mappings.h"
 #include "aion/bus/subjects.h"
 #include "client.h"
 #include "render.h"
@@ -290,6 +291,10 @@ int Sub(Session& s) {
 }  // namespace
 
 int Run(const Invocation& inv, std::ostream& out, std::ostream& err) {
+  if (inv.command == Command::kNatsConfig) {  // offline: no connection
+    out << bus::NatsMappingsConfig(bus::Subjects(inv.prefix), inv.partitions);
+    return kExitOk;
+  }
   Session s(inv, out, err);
   if (Status st = s.Connect(); !st.ok()) return s.Fail(st);
   switch (inv.command) {
@@ -317,6 +322,8 @@ int Run(const Invocation& inv, std::ostream& out, std::ostream& err) {
       return Pub(s);
     case Command::kSub:
       return Sub(s);
+    case Command::kNatsConfig:
+      break;  // handled above
   }
   return kExitUsage;
 }

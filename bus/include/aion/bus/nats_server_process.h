@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "aion/engine/status.h"
@@ -28,6 +29,9 @@ struct NatsServerOptions {
   std::string executable;
   std::string prefix = "aion";
   std::uint32_t partitions = 16;
+  // The mappings part of the config; unset: NatsMappingsBlock(prefix,
+  // partitions). Tests of misconfigured servers give other text ("" = none).
+  std::optional<std::string> mappings_config;
   int port = -1;  // -1: any free port, chosen by the server
   std::int64_t max_payload_bytes = std::int64_t{8} << 20;
   std::chrono::milliseconds start_timeout{15000};
