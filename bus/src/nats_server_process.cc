@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -133,6 +134,7 @@ Result<std::unique_ptr<NatsServerProcess>> NatsServerProcess::Start(NatsServerOp
   }
   std::unique_ptr<NatsServerProcess> server(new NatsServerProcess(std::move(options)));
   server->executable_ = *exe;
+  AION_RETURN_IF_ERROR(server->LockDirectory());
   AION_RETURN_IF_ERROR(server->Launch(server->options_.port));
   return server;
 }
@@ -140,6 +142,20 @@ Result<std::unique_ptr<NatsServerProcess>> NatsServerProcess::Start(NatsServerOp
 NatsServerProcess::~NatsServerProcess() {
   Status s = Stop();
   if (!s.ok()) spdlog::warn("stopping nats-server: {}", s.ToString());
+  if (lock_fd_ >= 0) close(lock_fd_);
+}
+
+// nats-server does not lock its store dir: two servers on one would both
+// write it. The flock is dropped by the kernel when this process ends.
+Status NatsServerProcess::LockDirectory() {
+  const fs::path file = options_.directory / "LOCK";
+  lock_fd_ = open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0) return InvalidArgument("cannot open " + file.string());
+  if (flock(lock_fd_, LOCK_EX | LOCK_NB) == 0) return Status::Ok();
+  return Unavailable("'" + options_.directory.string() +
+                     "' is in use by another process that runs a nats-server there (it holds "
+                     "the lock on " +
+                     file.string() + "); one data dir serves one aion-worker --dev");
 }
 
 Status NatsServerProcess::Launch(int port) {

@@ -4,6 +4,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "aion/bus/mapping_check.h"
+#include "aion/bus/nats_mappings.h"
 #include "aion/engine/ids.h"
 
 namespace aion::bus {
@@ -156,6 +158,32 @@ BOOST_AUTO_TEST_CASE(list_is_one_subject_outside_the_per_partition_api_filters) 
   BOOST_TEST(!Subjects().ParseApi("aion.api.list").ok());  // never taken for aion.api.<p>.<id>.<op>
   BOOST_TEST(Subjects().ApiFilter(3) == "aion.api.3.*.*");
   BOOST_TEST(ApiOpName(ApiOp::kQuery) == "query");
+}
+
+BOOST_AUTO_TEST_CASE(mappings_name_the_partitioned_subjects) {
+  const Subjects s("acme");
+  BOOST_TEST(WorkflowMapping(s, 4).from == "acme.wf.*.*");
+  BOOST_TEST(WorkflowMapping(s, 4).to ==
+             "acme.in.{{partition(4,1)}}.{{wildcard(1)}}.{{wildcard(2)}}");
+  BOOST_TEST(RequestMapping(s, 4).from == "acme.req.*.*");
+  BOOST_TEST(RequestMapping(s, 4).to ==
+             "acme.api.{{partition(4,1)}}.{{wildcard(1)}}.{{wildcard(2)}}");
+}
+
+// The startup check finds every other partition count a mapping may use.
+BOOST_AUTO_TEST_CASE(mapping_probes_tell_every_other_partition_count_apart) {
+  for (std::uint32_t p : {1u, 2u, 16u, 17u, 1024u, 4096u}) {
+    const auto ids = MappingProbeIds("0123456789ab", p);
+    BOOST_TEST(ids.size() >= 4u);
+    BOOST_TEST(ids.size() < 64u);
+    for (const auto& id : ids) BOOST_TEST(ValidateWorkflowId(id).ok());
+    for (std::uint32_t n = 1; n <= kMaxMappingPartitions; ++n) {
+      if (n == p) continue;
+      bool told = false;
+      for (const auto& id : ids) told = told || Fnv1a32(id) % n != Fnv1a32(id) % p;
+      if (!told) BOOST_FAIL("P = " << p << ": no probe tells " << n << " apart");
+    }
+  }
 }
 
 }  // namespace

@@ -21,14 +21,19 @@ namespace aion::testing {
 class NatsTestServer {
  public:
   explicit NatsTestServer(std::uint32_t partitions = 16, std::string prefix = "aion")
-      : dir_("aion-nats") {
-    bus::NatsServerOptions options;
+      : NatsTestServer(Options(partitions, std::move(prefix))) {}
+  // A server with `options` (e.g. other mappings); its directory is set here.
+  explicit NatsTestServer(bus::NatsServerOptions options) : dir_("aion-nats") {
     options.directory = dir_.path();
-    options.partitions = partitions;
-    options.prefix = std::move(prefix);
     auto server = bus::NatsServerProcess::Start(options);
     if (!server.ok()) throw std::runtime_error(server.status().ToString());
     server_ = std::move(*server);
+  }
+  static bus::NatsServerOptions Options(std::uint32_t partitions, std::string prefix = "aion") {
+    bus::NatsServerOptions options;
+    options.partitions = partitions;
+    options.prefix = std::move(prefix);
+    return options;
   }
 
   bus::NatsServerProcess& process() { return *server_; }

@@ -15,6 +15,7 @@
 
 #include "support/nats_test_server.h"
 #include "support/temp_dir.h"
+#include "support/worker_process.h"
 
 namespace aion::testing {
 namespace {
@@ -119,6 +120,18 @@ BOOST_AUTO_TEST_CASE(dev_mode_runs_its_own_nats_server_and_stops_cleanly) {
   Json result = Json::parse(Request(**conn, "aion.req.dev-1.result", "", true, 20s));
   BOOST_TEST(result["status"] == "completed");
   BOOST_TEST(result["output"] == "hi");
+
+  // A second dev worker on the same data dir starts no second nats-server on
+  // the same JetStream store: it is refused, and the first goes on.
+  const std::string data = (dir.path() / "data").string();
+  ProcessResult second =
+      RunProcess({BinaryPath("aion-worker").string(), "--dev", "--data", data}, 30s);
+  BOOST_TEST(second.exit_code == 1);
+  BOOST_TEST(second.err.find("aion-worker: cannot start nats-server: '" + data +
+                             "/nats' is in use by another process") != std::string::npos,
+             second.err);
+  result = Json::parse(Request(**conn, "aion.req.dev-1.result", "", true, 20s));
+  BOOST_TEST(result["status"] == "completed");
 
   BOOST_TEST(worker.Terminate() == 0);
   BOOST_TEST(std::filesystem::exists(dir.path() / "data" / "lmdb"));

@@ -27,6 +27,9 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "body of lifecycle events and dead letters (Content-Type says which)")
       ->check(CLI::IsMember({"protobuf", "json"}))
       ->capture_default_str();
+  app.add_flag("--skip-mapping-check", f.skip_mapping_check,
+               "do not check at startup that nats-server maps <prefix>.wf and <prefix>.req to "
+               "the partitions (for a NATS user that may not subscribe to <prefix>.in/.api)");
   app.add_flag("--dev", f.dev, "start a local nats-server too (data dir default ./aion-dev)");
   app.add_option("--dev-port", f.dev_port, "port of the --dev nats-server (default: any free)");
 }
@@ -40,6 +43,7 @@ Result<WorkerOptions> ToOptions(const Flags& f) {
   options.executor_threads = f.executor_threads;
   options.activity_threads = f.activity_threads;
   options.max_resident_runs = f.max_resident_runs;
+  options.check_nats_mappings = !f.skip_mapping_check;
   auto events = bus::ParseEventFormat(f.event_format);
   if (!events.ok()) return events.status();
   options.event_format = *events;

@@ -26,6 +26,7 @@ struct Flags {
   int activity_threads = 4;
   std::size_t max_resident_runs = 100000;
   std::string event_format = "protobuf";
+  bool skip_mapping_check = false;
 };
 
 // Declares every flag on `app`, writing into `flags` when it parses.

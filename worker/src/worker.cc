@@ -10,10 +10,12 @@
 
 #include "aion/bus/api_server.h"
 #include "aion/bus/ingress.h"
+#include "aion/bus/mapping_check.h"
 #include "aion/bus/nats_connection.h"
 #include "aion/bus/outbox_publisher.h"
 #include "aion/bus/streams.h"
 #include "aion/lmdb_store/lmdb_store.h"
+#include "data_dir_lock.h"
 
 namespace aion::worker {
 namespace {
@@ -101,6 +103,7 @@ struct Worker::Impl {
   Status Open();
 
   WorkerOptions options;
+  std::unique_ptr<DataDirLock> lock;  // held while `lmdb` is open
   std::unique_ptr<LmdbStore> lmdb;
   std::unique_ptr<bus::NatsConnection> conn;
   std::unique_ptr<bus::NatsOutboxSink> sink;
@@ -116,6 +119,7 @@ Status Worker::Impl::Open() {
   Store* store = options.store;
   if (store == nullptr) {
     AION_RETURN_IF_ERROR(PrepareDataDir(options.data_dir));
+    AION_RETURN_IF_ERROR(Assign(DataDirLock::Acquire(options.data_dir), &lock));
     LmdbStoreOptions lmdb_options;
     lmdb_options.directory = options.data_dir / "lmdb";
     AION_RETURN_IF_ERROR(Assign(LmdbStore::Open(lmdb_options), &lmdb));
@@ -133,6 +137,10 @@ Status Worker::Impl::Open() {
   streams_options.partitions = options.partition_count;
   bus::StreamsInfo streams;
   AION_RETURN_IF_ERROR(Assign(bus::EnsureStreams(*conn, subjects, streams_options), &streams));
+  if (options.check_nats_mappings) {
+    AION_RETURN_IF_ERROR(bus::CheckNatsMappings(
+        *conn, subjects, {options.partition_count, options.mapping_check_timeout}));
+  }
   sink = std::make_unique<bus::NatsOutboxSink>(*conn, subjects, options.partition_count,
                                                options.event_format);
   EngineOptions engine_options;
@@ -211,6 +219,7 @@ void Worker::Shutdown() {
   w.sink.reset();
   w.conn.reset();
   w.lmdb.reset();
+  w.lock.reset();
   if (was_running) spdlog::info("worker stopped");
 }
 

@@ -3,7 +3,8 @@
 // Writes a config (127.0.0.1 only, a port chosen by the server unless given,
 // JetStream with a store dir, the partition mappings of DESIGN §5), starts the
 // server, learns its URL from the ports file and waits until it accepts
-// connections. Owns exactly one PID and signals only that PID. The child dies
+// connections. Holds flock on <directory>/LOCK while it lives, so no second
+// server uses the same store. Owns exactly one PID and signals only that PID. The child dies
 // with the thread that started it (PR_SET_PDEATHSIG): start it from a thread
 // that lives as long as the server should. Not thread-safe: one owner.
 #pragma once
@@ -44,8 +45,8 @@ std::string NatsServerConfig(const NatsServerOptions& options, int port);
 class NatsServerProcess {
  public:
   // Errors: kInvalidArgument (no directory, binary not found), kUnavailable
-  // (the server exited or did not accept connections in time; the message
-  // quotes the end of its log).
+  // (the directory is locked by another NatsServerProcess; the server exited
+  // or did not accept connections in time: the message quotes the end of its log).
   static Result<std::unique_ptr<NatsServerProcess>> Start(NatsServerOptions options);
   ~NatsServerProcess();  // Stop()
   NatsServerProcess(const NatsServerProcess&) = delete;
@@ -76,7 +77,10 @@ class NatsServerProcess {
   std::filesystem::path config_file_;
   std::filesystem::path ports_dir_;
   std::filesystem::path log_file_;
+  Status LockDirectory();
+
   pid_t pid_ = 0;
+  int lock_fd_ = -1;  // flock on <directory>/LOCK, held while this object lives
   int port_ = -1;
   std::string url_;
 };

@@ -1,12 +1,14 @@
 // Worker: the runtime of one aion-worker process (DESIGN §2, §3).
 //
-// Wires an LmdbStore at <data>/lmdb, the given workflows and local
-// activities (the latter run on the engine's local activity pool), the Engine
-// with the NATS outbox sink, the streams, the API server and the ingress of the
+// Locks the data dir (<data>/LOCK, flock: one worker per dir), wires an
+// LmdbStore at <data>/lmdb, the given workflows and local activities (the
+// latter run on the engine's local activity pool), the Engine with the NATS
+// outbox sink, the streams, the API server and the ingress of the
 // partitions it owns. Owns all of them. Start and Shutdown are called from
 // one owning thread; everything else runs on the components' own threads.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -41,6 +43,10 @@ struct WorkerOptions {
   std::size_t max_resident_runs = 100000;
   // Body of lifecycle events and dead letters (Content-Type says which).
   bus::EventFormat event_format = bus::EventFormat::kProtobuf;
+  // At startup, after the streams exist: refuse to start unless nats-server
+  // maps <prefix>.wf / <prefix>.req to the partitions (bus/mapping_check.h).
+  bool check_nats_mappings = true;
+  std::chrono::milliseconds mapping_check_timeout{2000};
 };
 
 // "0-3,7" -> {0,1,2,3,7} (sorted, without repeats). kInvalidArgument for bad
@@ -50,7 +56,10 @@ Result<std::vector<std::uint32_t>> ParsePartitions(std::string_view spec, std::u
 class Worker {
  public:
   // Errors: kInvalidArgument (options, no workflow types, a registration
-  // that failed, unusable data dir, streams made with another P), kUnavailable (NATS unreachable), or what the store reports.
+  // that failed, unusable data dir, streams made with another P, nats-server
+  // without the mappings or with another P: the message ends in the config
+  // to add), kUnavailable (NATS unreachable, the data dir locked by another
+  // worker), or what the store reports.
   static Result<std::unique_ptr<Worker>> Start(WorkerOptions options);
   ~Worker();  // Shutdown()
   Worker(const Worker&) = delete;
