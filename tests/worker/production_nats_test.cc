@@ -79,6 +79,22 @@ BOOST_AUTO_TEST_CASE(a_worker_refuses_a_nats_server_without_the_mappings) {
   ExpectNothingStored(server);
 }
 
+// The flag is for NATS users that may not watch the probes: the worker then
+// starts without the mappings.
+BOOST_AUTO_TEST_CASE(skip_mapping_check_starts_without_the_mappings) {
+  NatsTestServer server(WithMappings(""));
+  TempDir dir("aion-prod-nats");
+  WorkerProcessOptions options;
+  options.nats_url = server.url();
+  options.data_dir = dir.path() / "data";
+  options.extra_args = {"--skip-mapping-check"};
+  WorkerProcess worker(options);
+  BOOST_REQUIRE(worker.Start().ok());
+  BOOST_TEST(WaitFor([&] { return worker.LogTail().find("worker ready") != std::string::npos; }));
+  BOOST_TEST(worker.Alive());
+  BOOST_TEST(worker.Terminate().ok());
+}
+
 BOOST_AUTO_TEST_CASE(a_worker_refuses_a_mapping_with_another_partition_count) {
   NatsTestServer server(WithMappings(bus::NatsMappingsBlock(kSubjects, 8)));
   TempDir dir("aion-prod-nats");
