@@ -26,6 +26,7 @@
 
 #include "aion/engine/engine.h"
 #include "run_machine.h"
+#include "work_counter.h"
 
 namespace aion {
 
@@ -49,6 +50,8 @@ class RunHost {
   std::string ParkedError(const std::string& workflow_id) const;
   bool IsResident(const std::string& workflow_id) const;
   std::size_t ResidentCount() const;
+  // Wakes that queued a run, and executions that finished.
+  const WorkCounter& work() const { return work_; }
   // Lets running executions finish, then joins the executors. Idempotent.
   void Stop();
 
