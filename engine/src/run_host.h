@@ -123,6 +123,7 @@ class RunHost {
   std::condition_variable queue_cv_;
   std::deque<Run*> queue_;  // guarded by queue_mu_
   bool stopping_ = false;   // guarded by queue_mu_
+  WorkCounter work_;
   std::vector<std::thread> executors_;
 };
 
