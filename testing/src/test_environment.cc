@@ -8,6 +8,8 @@
 #include <optional>
 #include <thread>
 
+#include "task_queue_sink.h"
+
 namespace aion::testing {
 namespace {
 
@@ -33,7 +35,8 @@ TestEnvironment::TestEnvironment(const WorkflowRegistry& workflows,
     : workflows_(workflows),
       activities_(activities),
       options_(options),
-      clock_(options.start_time_us) {}
+      clock_(options.start_time_us),
+      sink_(std::make_unique<TaskQueueSink>(effective_)) {}
 
 TestEnvironment::~TestEnvironment() {
   if (engine_) engine_->Shutdown();
@@ -46,6 +49,7 @@ Status TestEnvironment::MockActivityFn(std::string type, ActivityFn fn) {
                            "' before the engine runs (before the first Start)");
   }
   if (!fn) return InvalidArgument("mock activity '" + type + "' has no body");
+  AION_RETURN_IF_ERROR(ActivityRegistry().Add(type, fn));  // checks the name
   mocks_[std::move(type)] = std::move(fn);
   return Status::Ok();
 }
@@ -63,11 +67,13 @@ Status TestEnvironment::Open() {
   auto engine = Engine::Open({.store = &store_,
                               .registry = &workflows_,
                               .clock = &clock_,
+                              .outbox = sink_.get(),
                               .executor_threads = options_.executor_threads,
                               .activities = &effective_,
                               .activity_threads = options_.activity_threads});
   if (!engine.ok()) return engine.status();
   engine_ = std::move(*engine);
+  sink_->SetEngine(engine_.get());
   return Status::Ok();
 }
 

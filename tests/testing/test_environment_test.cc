@@ -39,6 +39,7 @@ Task<Json> Checkout(Context& ctx, Json input) {
   options.retry.initial_interval = std::chrono::hours(1);
   options.retry.backoff_coefficient = 1.0;
   options.retry.maximum_attempts = 5;
+  options.task_queue = input.value("task_queue", std::string());
   auto charging = ctx.activity<Json>("charge", input, options);
   Json charge = co_await charging;
   stage = "awaiting approval";
@@ -119,6 +120,40 @@ BOOST_AUTO_TEST_CASE(a_mocked_activity_replaces_the_registered_one) {
   // The engine runs now: mocks can no longer change.
   const Status late = env.MockActivity("charge", [](ActivityContext&, const Json&) { return 1; });
   BOOST_TEST(late.code() == StatusCode::kInvalidArgument);
+}
+
+BOOST_AUTO_TEST_CASE(a_mock_serves_an_activity_on_a_task_queue) {
+  TestEnvironment env(workflows);
+  std::atomic<int> calls{0};
+  BOOST_REQUIRE(env.MockActivity("charge",
+                                 [&calls](ActivityContext& ctx, const Json&) {
+                                   ++calls;
+                                   return Json{{"activity_id", ctx.activity_id()}};
+                                 })
+                    .ok());
+  BOOST_REQUIRE(env.Start("c-6", "checkout", Json{{"task_queue", "payments"}}).ok());
+  BOOST_REQUIRE(env.Signal("c-6", "approve", "di").ok());
+  const Json out = OutputOf(env.AwaitResult("c-6", kOneSecond));
+  BOOST_TEST(calls.load() == 1);
+  BOOST_TEST(out["charge"] == (Json{{"activity_id", "1"}}));
+  // An unknown type on a queue fails its attempts like an absent worker's.
+  WorkflowRegistry same;
+  BOOST_REQUIRE(same.workflow("checkout", &Checkout).ok());
+  TestEnvironment bare(same);
+  BOOST_REQUIRE(bare.Start("c-7", "checkout", Json{{"task_queue", "payments"}}).ok());
+  auto failed = bare.AwaitResult("c-7", kOneSecond);
+  BOOST_REQUIRE(failed.ok());
+  BOOST_TEST(WorkflowStatusName(failed->status) == "failed");
+  BOOST_TEST(failed->failure.find("mock it") != std::string::npos, failed->failure);
+}
+
+BOOST_AUTO_TEST_CASE(a_mock_with_a_bad_name_is_refused) {
+  TestEnvironment env(workflows);
+  auto fn = [](ActivityContext&, const Payload& p) { return p; };
+  BOOST_TEST(env.MockActivityFn("bad name", fn).code() == StatusCode::kInvalidArgument);
+  BOOST_TEST(env.MockActivityFn("charge", nullptr).code() == StatusCode::kInvalidArgument);
+  BOOST_TEST(env.MockActivity("", [](ActivityContext&, const Json& j) { return j; }).code() ==
+             StatusCode::kInvalidArgument);
 }
 
 BOOST_AUTO_TEST_CASE(retries_of_a_failing_mock_skip_their_backoff) {

@@ -23,6 +23,8 @@
 
 namespace aion::testing {
 
+class TaskQueueSink;
+
 struct TestEnvironmentOptions {
   Timestamp start_time_us = 1'700'000'000'000'000;  // the virtual clock's first reading
   int executor_threads = 2;
@@ -99,6 +101,7 @@ class TestEnvironment {
   std::mutex mu_;
   std::map<std::string, ActivityFn> mocks_;  // guarded by mu_
   ActivityRegistry effective_;               // built once, when the engine opens
+  std::unique_ptr<TaskQueueSink> sink_;      // serves task queues with effective_
   std::unique_ptr<Engine> engine_;           // guarded by mu_ until set
 };
 
