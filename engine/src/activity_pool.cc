@@ -28,6 +28,7 @@ void ActivityPool::Run(LocalActivity activity) {
   // Recovery may hand over an attempt that is already queued or running.
   auto [it, added] = attempts_.emplace(KeyOf(attempt->activity), std::move(attempt));
   if (!added) return;
+  work_.Started();
   queue_.push_back(it->second.get());
   cv_.notify_one();
 }
@@ -66,12 +67,14 @@ void ActivityPool::Loop() {
         // Cancelled while it waited for a thread (the run ended or stopped
         // waiting): its side effects must not start at all.
         attempts_.erase(KeyOf(attempt->activity));
+        work_.Finished();
         continue;
       }
     }
     Execute(*attempt);
     std::lock_guard<std::mutex> g(mu_);
     attempts_.erase(KeyOf(attempt->activity));
+    work_.Finished();
   }
 }
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "aion/engine/engine.h"
+#include "work_counter.h"
 #include "writer.h"
 
 namespace aion {
@@ -36,6 +37,8 @@ class ActivityPool {
   void Cancel(const LocalActivity& attempt);
   // Cancels what runs, drops what waits (recovery re-runs it) and joins.
   void Stop();
+  // Attempts queued, and attempts done with (reported, or dropped cancelled).
+  const WorkCounter& work() const { return work_; }
 
  private:
   struct Attempt {
@@ -55,6 +58,7 @@ class ActivityPool {
   std::deque<Attempt*> queue_;                                // guarded by mu_
   std::map<std::string, std::unique_ptr<Attempt>> attempts_;  // guarded by mu_: queued or running
   bool stopping_ = false;                                     // guarded by mu_
+  WorkCounter work_;
   std::vector<std::thread> threads_;
 };
 

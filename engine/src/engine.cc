@@ -271,6 +271,19 @@ class EngineImpl final : public Engine {
                                                      std::to_string(timeout.count()) + " ms"};
   }
 
+  bool Idle() override {
+    // Starts are counted before the work they hand on finishes, so equal
+    // totals mean nothing was in flight when the finished counts were read;
+    // unchanged starts afterwards mean it stayed so while the store was read.
+    const std::uint64_t started = WorkStarted();
+    if (WorkFinished() != started) return false;
+    auto due = options_.store->DueTimers(options_.clock->Now(), 1);
+    if (!due.ok() || !due->empty()) return false;
+    auto outbox = options_.store->ReadOutbox("", 1);
+    if (!outbox.ok() || !outbox->empty()) return false;
+    return WorkStarted() == started;
+  }
+
  private:
   IngressOutcome SubmitOne(IngressMessage m) {
     std::promise<IngressOutcome> done;
@@ -281,6 +294,13 @@ class EngineImpl final : public Engine {
       done.set_value(std::move(outcomes[0]));
     });
     return result.get();
+  }
+
+  std::uint64_t WorkStarted() const {
+    return writer_->work().started() + runs_->work().started() + activities_->work().started();
+  }
+  std::uint64_t WorkFinished() const {
+    return writer_->work().finished() + runs_->work().finished() + activities_->work().finished();
   }
 
   // nullopt while the run is open.

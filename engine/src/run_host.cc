@@ -47,6 +47,7 @@ void RunHost::Wake(const std::string& workflow_id, Run::PendingQuery* query) {
       if (run->wake.compare_exchange_weak(s, next, std::memory_order_acq_rel)) break;
     }
     if (s != kIdle) return;  // the executor holding it will run it again
+    work_.Started();
   }
   std::lock_guard<std::mutex> g(queue_mu_);
   queue_.push_back(run);
@@ -106,6 +107,7 @@ void RunHost::ExecutorLoop() {
       queue_.pop_front();
     }
     Execute(*run);
+    work_.Finished();
   }
 }
 

@@ -26,6 +26,7 @@
 
 #include "aion/engine/engine.h"
 #include "run_machine.h"
+#include "work_counter.h"
 
 namespace aion {
 
@@ -51,6 +52,8 @@ class RunHost {
   std::string ParkedError(const std::string& workflow_id) const;
   bool IsResident(const std::string& workflow_id) const;
   std::size_t ResidentCount() const;
+  // Wakes that queued a run, and executions that finished.
+  const WorkCounter& work() const { return work_; }
   // Lets running executions finish, then joins the executors. Idempotent.
   void Stop();
 
@@ -122,6 +125,7 @@ class RunHost {
   std::condition_variable queue_cv_;
   std::deque<Run*> queue_;  // guarded by queue_mu_
   bool stopping_ = false;   // guarded by queue_mu_
+  WorkCounter work_;
   std::vector<std::thread> executors_;
 };
 

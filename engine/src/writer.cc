@@ -1205,6 +1205,7 @@ void Writer::Enqueue(Work work) {
       if (std::holds_alternative<OutboxWork>(work) || (cmd != nullptr && cmd->commands.empty())) {
         Defer(std::move(work));  // no hurry: rides along with the next commit
       } else {
+        work_.Started();
         queue_.push_back(std::move(work));
       }
       cv_.notify_one();
@@ -1262,6 +1263,7 @@ void Writer::WaitForWork(std::unique_lock<std::mutex>& lock) {
 void Writer::Loop() {
   while (true) {
     std::deque<Work> items;
+    std::size_t n = 0;
     {
       std::unique_lock<std::mutex> lock(mu_);
       WaitForWork(lock);
@@ -1269,13 +1271,14 @@ void Writer::Loop() {
       // Deletions of published outbox rows ride along with this commit.
       std::move(deferred_.begin(), deferred_.end(), std::back_inserter(items));
       deferred_.clear();
-      const std::size_t n = std::min(queue_.size(), options_.max_batch_items);
+      n = std::min(queue_.size(), options_.max_batch_items);
       for (std::size_t i = 0; i < n; ++i) {
         items.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
     HandleBatch(std::move(items));
+    work_.Finished(n);  // after their effects were handed on
   }
 }
 

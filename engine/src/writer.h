@@ -25,6 +25,7 @@
 
 #include "aion/engine/engine.h"
 #include "run_machine.h"
+#include "work_counter.h"
 
 namespace aion {
 
@@ -67,6 +68,8 @@ class Writer {
   void BeginStop();
   // BeginStop, then waits for the queue to drain and joins. Idempotent.
   void Stop();
+  // Queued work items (not deferred deletions) and those fully handled.
+  const WorkCounter& work() const { return work_; }
 
  private:
   struct IngressWork {
@@ -131,6 +134,7 @@ class Writer {
   std::deque<Work> deferred_;
   std::chrono::steady_clock::time_point deferred_since_;  // guarded by mu_
   bool stopping_ = false;                                 // guarded by mu_
+  WorkCounter work_;
   std::thread thread_;
 };
 

@@ -232,6 +232,15 @@ class Engine {
   // Blocks until the run is terminal or `timeout` (kDeadlineExceeded) passes.
   virtual Result<Outcome> AwaitResult(std::string_view workflow_id,
                                       std::chrono::milliseconds timeout) = 0;
+
+  // For test kits that skip time (aion::testing): true when, at one moment
+  // during the call, nothing ran or waited to run: no ingress, command,
+  // timer fire or heartbeat queued or being committed, no run queued or
+  // executing, no local activity attempt queued or running, no timer row due
+  // at the clock's Now() and no outbox row left. While nobody submits and the
+  // clock stands still, it then stays true. An Engine that cannot tell (a
+  // test double) never claims to be idle.
+  virtual bool Idle() { return false; }
 };
 
 }  // namespace aion
