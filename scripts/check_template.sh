@@ -42,7 +42,8 @@ cat >"$work/nats.conf" <<CONF
 jetstream { store_dir: "$work/js" }
 include ./mappings.conf
 CONF
-nats-server -c "$work/nats.conf" -a 127.0.0.1 -p -1 --ports_file_dir "$work" \
+nats_server="$(command -v nats-server || echo /usr/sbin/nats-server)"
+"$nats_server" -c "$work/nats.conf" -a 127.0.0.1 -p -1 --ports_file_dir "$work" \
   >"$work/nats.log" 2>&1 &
 nats_pid=$!
 url=""

@@ -3,7 +3,10 @@
 #   1. build/       RelWithDebInfo build, the whole CTest suite
 #      then install+packages: scripts/check_install.sh on that build (no
 #      rebuild): cmake --install into build/install-prefix, cpack -G DEB,
-#      the file lists, and as root installing and removing the packages
+#      the file lists, and as root installing and removing the packages;
+#      then app template: scripts/check_template.sh builds examples/app-template
+#      outside the tree against build/install-prefix, runs its unit test and
+#      its worker against a real nats-server through the aion CLI
 #   2. build-asan/  AddressSanitizer + UBSan build (-DAION_SANITIZE=ON), the whole suite
 #   3. build-tsan/  ThreadSanitizer build (-DAION_TSAN=ON), tests labelled "concurrency"
 # The sanitizer builds are Debug: they compile much faster than optimised ones on
@@ -70,17 +73,18 @@ stage() {
   echo "${summary[-1]}"
 }
 
-# install_stage <build-dir>: scripts/check_install.sh on a built build dir.
-install_stage() {
-  local dir="$1" start=$SECONDS result=PASS
-  echo "=== test.sh: stage install+packages ($dir) ==="
+# built_stage <name> <log> <command...>: a stage on stage 1's build (no rebuild).
+built_stage() {
+  local name="$1" log="$2" start=$SECONDS result=PASS
+  shift 2
+  echo "=== test.sh: stage $name ==="
   if [ "$built" != 1 ]; then
     result="FAIL (nothing built)"
-  elif ! scripts/check_install.sh "$dir" 2>&1 | tee "$dir/check_install.log"; then
-    result="FAIL (see $dir/check_install.log)"
+  elif ! "$@" 2>&1 | tee "$log"; then
+    result="FAIL (see $log)"
   fi
   [ "$result" = PASS ] || failed=1
-  summary+=("test.sh: stage install+packages: $result in $((SECONDS - start))s")
+  summary+=("test.sh: stage $name: $result in $((SECONDS - start))s")
   echo "${summary[-1]}"
 }
 
@@ -88,7 +92,9 @@ mkdir -p build build-asan build-tsan
 stage "build+ctest" build \
   ctest --output-on-failure -j2 "${ctest_filter[@]}" -- \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo
-install_stage build
+built_stage "install+packages" build/check_install.log scripts/check_install.sh build
+built_stage "app template (out of tree)" build/check_template.log \
+  scripts/check_template.sh build/install-prefix
 stage "asan+ubsan" build-asan \
   ctest --output-on-failure -j2 "${ctest_filter[@]}" -- \
   -DCMAKE_BUILD_TYPE=Debug -DAION_SANITIZE=ON -DAION_BUILD_BENCH=OFF
