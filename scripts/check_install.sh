@@ -287,12 +287,14 @@ if [ "$(id -u)" != 0 ]; then
   echo "check_install: skipped installing the packages (not root)"
 elif [ ! -f "$deb_runtime" ] || [ ! -f "$deb_dev" ]; then
   fail "installing the packages: not built"
-elif dpkg-query -W -f='${Status}' aion aion-dev 2>/dev/null | grep -q 'installed'; then
+elif dpkg-query -W -f='${db:Status-Abbrev}\n' aion aion-dev 2>/dev/null | grep -q '^ii'; then
   fail "installing the packages: aion or aion-dev is installed already; not touching it"
 else
   installed_packages >"$before_pkgs"
   getent passwd aion >/dev/null || user_existed=0
   packages_installed=1
+  # The packages' Depends come from the archive: fresh package lists first.
+  apt-get update -qq >/dev/null 2>&1 || true
   if out=$(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
              "$deb_runtime" "$deb_dev" 2>&1); then
     pass "apt-get install aion aion-dev"

@@ -63,7 +63,9 @@ worker_pid=$!
 ready=0
 for _ in $(seq 150); do
   kill -0 "$worker_pid" 2>/dev/null || fail "reminder-worker exited"
-  if "$aion" describe template-ready-probe 2>&1 | grep -q not_found; then ready=1; break; fi
+  # describe of an id nobody started exits 1 with not_found once the worker serves.
+  out="$("$aion" describe template-ready-probe 2>&1 || true)"
+  case "$out" in *not_found*) ready=1; break ;; esac
   sleep 0.2
 done
 [ "$ready" = 1 ] || fail "reminder-worker did not answer"

@@ -10,6 +10,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler
   libspdlog-dev libboost-test-dev libcli11-dev nlohmann-json3-dev libjemalloc-dev
   dpkg-dev file  # cpack -G DEB: dpkg-shlibdeps, and file to find the executables
+  adduser        # the aion package's postinst, when CI installs it
 )
 
 missing=()

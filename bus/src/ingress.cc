@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "aion/bus/reply_when.h"
 #include "aion/bus/streams.h"
 #include "nats_util.h"
 
@@ -417,9 +418,8 @@ void Ingress::Impl::Nak(Delivery& d) {
 void Ingress::Impl::Reply(const Delivery& d, const google::protobuf::Message& reply) {
   const std::string to(HeaderValue(d.wire.headers, kReplyToHeader));
   if (to.empty()) return;
-  // A reply into our own subjects would be taken for input: refuse it.
-  if (to.rfind(codec.subjects().prefix() + ".", 0) == 0) {
-    spdlog::warn("not replying to '{}': Aion-Reply-To must not be an Aion subject", to);
+  if (Status allowed = CheckReplySubject(to, codec.subjects().prefix()); !allowed.ok()) {
+    spdlog::warn("not replying to '{}': {}", SanitizeUtf8(to), allowed.message());
     return;
   }
   const bool json = IsJson(d.wire.headers);

@@ -43,13 +43,20 @@ Status CheckCloseReplyTo(std::string_view to, std::string_view prefix) {
     return InvalidArgument("header Aion-Reply-To '" + SanitizeUtf8(to.substr(0, 64)) +
                            "' is not a plain NATS subject");
   }
-  if (to.rfind(std::string(prefix) + ".", 0) == 0) {
-    return InvalidArgument("header Aion-Reply-To must not be an Aion subject");
-  }
-  return Status::Ok();
+  return CheckReplySubject(to, prefix);
 }
 
 }  // namespace
+
+Status CheckReplySubject(std::string_view to, std::string_view prefix) {
+  if (to.rfind(std::string(prefix) + ".", 0) == 0) {
+    return InvalidArgument("header Aion-Reply-To must not be an Aion subject");
+  }
+  if (!to.empty() && to.front() == '$') {
+    return InvalidArgument("header Aion-Reply-To must not be a system subject ('$...')");
+  }
+  return Status::Ok();
+}
 
 Result<ReplyWhen> ParseReplyWhen(const Headers& headers, IngressKind kind,
                                  std::string_view prefix) {

@@ -128,7 +128,9 @@ class Writer::BatchBuilder {
       if (!seen.ok()) return {seen.status()};
       if (seen->has_value()) {
         const DedupeEntry& d = **seen;
-        if (!msg.close_reply_to.empty()) CloseReplyOfDuplicate(msg);
+        if (!msg.close_reply_to.empty()) {
+          if (Status s = CloseReplyOfDuplicate(msg); !s.ok()) return {s};
+        }
         return {Status::Ok(), /*duplicate=*/true, d.run_id(), d.seq()};
       }
     }
@@ -151,8 +153,11 @@ class Writer::BatchBuilder {
   void Commands(const CommandWork& work) {
     auto staged = Stage(work.workflow_id);
     if (!staged.ok()) {
-      // Cannot check them now: the run rebuilds and sends them again.
-      effects_.rebuild.push_back(work.workflow_id);
+      // Cannot check them now: the run rebuilds and sends them again. A
+      // note alone (ran_through, no commands) is only a log hint: dropping
+      // it costs at most a repeated log line, and a rebuild would send it
+      // again, every 20 ms for as long as the store fails.
+      if (!work.commands.empty()) effects_.rebuild.push_back(work.workflow_id);
       return;
     }
     if (*staged == nullptr) return;
@@ -667,26 +672,36 @@ class Writer::BatchBuilder {
 
   // A repeated start that asks for a close reply: added to the open run, or
   // answered at once (from its terminal event) when the id's run is closed.
-  void CloseReplyOfDuplicate(const IngressMessage& msg) {
+  // A store error is returned (the message is retried); so is a full list
+  // of close replies (kInvalidArgument: the sender hears of it).
+  Status CloseReplyOfDuplicate(const IngressMessage& msg) {
     auto staged = Stage(msg.workflow_id);
-    if (!staged.ok() || *staged == nullptr || !(*staged)->exists) return;
+    if (!staged.ok()) return staged.status();
+    if (*staged == nullptr || !(*staged)->exists) return Status::Ok();
     Staged& st = **staged;
     if (st.rec.status() == records::WORKFLOW_STATUS_RUNNING) {
-      st.touched = AddCloseReply(st.rec, msg.close_reply_to, msg.close_reply_json) || st.touched;
-      return;
+      if (!AddCloseReply(st.rec, msg.close_reply_to, msg.close_reply_json)) {
+        return InvalidArgument("workflow '" + msg.workflow_id + "' already has " +
+                               std::to_string(kMaxCloseReplies) +
+                               " close replies waiting; ask for its result instead");
+      }
+      st.touched = true;
+      return Status::Ok();
     }
     HistoryEvent terminal;
     if (!st.events.empty() && IsTerminalEvent(st.events.back())) {
       terminal = st.events.back();
     } else {
       auto last = w_.options_.store->ReadHistory(msg.workflow_id, st.rec.head_seq(), 1);
-      if (!last.ok() || last->empty() || !IsTerminalEvent(last->front())) return;
+      if (!last.ok()) return last.status();
+      if (last->empty() || !IsTerminalEvent(last->front())) return Status::Ok();
       terminal = std::move(last->front());
     }
     records::CloseReply reply;
     reply.set_subject(msg.close_reply_to);
     reply.set_json(msg.close_reply_json);
     PutOutbox(CloseReplyRow(st.rec, reply, terminal, 0));
+    return Status::Ok();
   }
 
   // Records a terminal event and closes the run. Returns its seq.

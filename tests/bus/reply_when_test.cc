@@ -62,6 +62,7 @@ BOOST_AUTO_TEST_CASE(malformed_reply_when_is_invalid_argument) {
   BOOST_TEST((CodeOf(With(std::string(10000, 'c'))) == ia));
   BOOST_TEST((CodeOf(With("closed", "")) == ia));                 // no Aion-Reply-To
   BOOST_TEST((CodeOf(With("closed", "aion.wf.x.start")) == ia));  // an Aion subject
+  BOOST_TEST((CodeOf(With("closed", "$JS.API.STREAM.PURGE.AION_IN")) == ia));  // a system one
   BOOST_TEST((CodeOf(With("closed", "_INBOX.*")) == ia));         // a wildcard
   BOOST_TEST((CodeOf(With("closed", "_INBOX.a b")) == ia));       // a blank
   BOOST_TEST((CodeOf(With("closed", "_INBOX..a")) == ia));        // an empty token
@@ -74,6 +75,18 @@ BOOST_AUTO_TEST_CASE(malformed_reply_when_is_invalid_argument) {
                  .status()
                  .message()
                  .find("Aion-Reply-When") != std::string::npos);
+}
+
+// Every ingress reply is checked, not only close replies.
+BOOST_AUTO_TEST_CASE(reply_subjects_under_the_prefix_or_the_system_are_refused) {
+  const StatusCode ia = StatusCode::kInvalidArgument;
+  BOOST_TEST(CheckReplySubject("_INBOX.abc", "aion").ok());
+  BOOST_TEST(CheckReplySubject("replies.aion.x", "aion").ok());
+  BOOST_TEST((CheckReplySubject("aion.wf.victim.terminate", "aion").code() == ia));
+  BOOST_TEST((CheckReplySubject("$JS.API.STREAM.DELETE.AION_IN", "aion").code() == ia));
+  BOOST_TEST((CheckReplySubject("$SYS.REQ.SERVER.PING", "aion").code() == ia));
+  BOOST_TEST((CheckReplySubject("$KV.x.y", "aion").code() == ia));
+  BOOST_TEST((CheckReplySubject("myco.wf.x.start", "myco").code() == ia));
 }
 
 BOOST_AUTO_TEST_CASE(codec_carries_a_close_reply_into_the_start) {

@@ -4,6 +4,7 @@
 // (--event-format), and a start answered when its run closes
 // (Aion-Reply-When: closed), also across a worker restart.
 #define BOOST_TEST_MODULE wire_features
+#include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -95,13 +96,21 @@ BOOST_AUTO_TEST_CASE(lifecycle_events_and_dead_letters_in_json) {
 
   // `aion sub` reads the JSON form (it decides by Content-Type).
   ProcessResult seen;  // no Boost.Test assertions off the main thread
+  std::atomic<bool> sub_done{false};
   std::thread sub([&] {
     seen = RunProcess({BinaryPath("aion").string(), "--nats", h.url(), "sub", "aion.dlq.>",
                        "--count", "1", "--timeout", "20s"},
                       30s);
+    sub_done = true;
   });
-  std::this_thread::sleep_for(1s);  // the CLI subscribes first
-  JsPublish(h.client(), "aion.wf.evt-2.start", R"({"workflow_type":"nope"})", kJsonHeaders);
+  // The CLI's subscription is not visible from here: publish bad starts
+  // until it has seen one (the first is the one checked below).
+  for (int n = 0; n < 40 && !sub_done; ++n) {
+    const std::string id = n == 0 ? "evt-2" : "evt-2-" + std::to_string(n);
+    JsPublish(h.client(), "aion.wf." + id + ".start", R"({"workflow_type":"nope"})",
+              kJsonHeaders);
+    for (int i = 0; i < 10 && !sub_done; ++i) std::this_thread::sleep_for(50ms);
+  }
   json letter = NextJson(letters);
   sub.join();
   BOOST_CHECK_EQUAL(seen.exit_code, 0);
@@ -135,15 +144,24 @@ BOOST_AUTO_TEST_CASE(lifecycle_events_default_to_protobuf_with_content_type) {
   BOOST_CHECK_MESSAGE(Contains(bad.err + bad.out, "event-format"), bad.err);
 }
 
+// The two replies of a start that asked for the close, in either order (the
+// close reply leaves through the outbox, the other from the ingress).
+std::pair<json, json> RecordedAndClosed(NatsCollector& replies) {
+  json a = NextJson(replies);
+  json b = NextJson(replies);
+  if (a.contains("status")) std::swap(a, b);
+  BOOST_CHECK(!a.contains("status"));
+  BOOST_CHECK(b.contains("status"));
+  return {a, b};
+}
+
 BOOST_AUTO_TEST_CASE(start_answered_when_the_run_closes) {
   WorkerHarness h;
   NatsCollector replies(h.client(), "_INBOX.close.>");
   StartAwaitingClose(h, "cl-1", {{"workflow_type", "noop"}, {"input", {{"x", 1}}}},
                      "_INBOX.close.1");
-  json recorded = NextJson(replies);
-  BOOST_CHECK(!recorded.contains("status"));
+  auto [recorded, closed] = RecordedAndClosed(replies);
   BOOST_CHECK(!recorded.contains("error"));
-  json closed = NextJson(replies);
   BOOST_CHECK_EQUAL(closed["status"], "completed");
   BOOST_CHECK_EQUAL(closed["output"], json({{"x", 1}}));
   BOOST_CHECK_EQUAL(closed["run_id"], recorded["run_id"]);
@@ -152,8 +170,7 @@ BOOST_AUTO_TEST_CASE(start_answered_when_the_run_closes) {
   // A failed run: the failure.
   StartAwaitingClose(h, "cl-2", {{"workflow_type", "timer_signal"}, {"input", 5}},
                      "_INBOX.close.2");
-  NextJson(replies);
-  json failed = NextJson(replies);
+  json failed = RecordedAndClosed(replies).second;
   BOOST_CHECK_EQUAL(failed["status"], "failed");
   BOOST_CHECK_MESSAGE(Contains(failed.value("failure", ""), "expects a JSON object"), failed);
 
@@ -200,10 +217,7 @@ BOOST_AUTO_TEST_CASE(a_close_reply_survives_a_worker_restart) {
   // The same start again (same request id): a duplicate, answered at once
   // with the result of the closed run.
   StartAwaitingClose(h, "rs-1", body, "_INBOX.restart.2");
-  std::vector<json> again = {NextJson(replies), NextJson(replies)};
-  const bool closed_first = again[0].contains("status");
-  const json& dup = again[closed_first ? 1 : 0];
-  const json& result = again[closed_first ? 0 : 1];
+  auto [dup, result] = RecordedAndClosed(replies);
   BOOST_CHECK_EQUAL(dup["duplicate"], true);
   BOOST_CHECK_EQUAL(result["status"], "completed");
   BOOST_CHECK_EQUAL(result["run_id"], recorded["run_id"]);

@@ -14,11 +14,14 @@ aion::Task<aion::Json> Remind(aion::Context& ctx, aion::Json input) {
   const auto delay = std::chrono::milliseconds(input.value("delay_ms", 1000));
   const auto ack_timeout = std::chrono::milliseconds(input.value("ack_timeout_ms", 86400000));
 
-  co_await ctx.sleep(delay);  // a durable timer: survives restarts
+  // GCC 12 mishandles temporaries inside co_await expressions: build each
+  // awaitable in a named variable, then co_await it.
+  auto wait = ctx.sleep(delay);  // a durable timer: survives restarts
+  co_await wait;
   state = "composing";
-  std::string text = co_await ctx.activity<std::string>("compose", input);
+  auto composing = ctx.activity<std::string>("compose", input);
+  std::string text = co_await composing;
   state = "awaiting ack";
-  // GCC 12 mishandles temporaries inside co_await: await named values.
   auto ack_or_timeout = ctx.signal<aion::Json>("ack").within(ack_timeout);
   std::optional<aion::Json> ack = co_await ack_or_timeout;
   state = "done";

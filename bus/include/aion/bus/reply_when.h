@@ -25,12 +25,18 @@ inline constexpr std::size_t kMaxCloseReplySubjectBytes = 256;
 
 enum class ReplyWhen { kRecorded, kClosed };
 
+// Whether the worker may publish a reply to `to`: kInvalidArgument for a
+// subject under `prefix` (it would be taken for input) or a system subject
+// (a leading '$': $JS.API, $KV, $SYS act on what lands there). Every reply
+// the ingress sends checks it.
+Status CheckReplySubject(std::string_view to, std::string_view prefix);
+
 // Reads header Aion-Reply-When of a message of `kind`: absent or "recorded"
 // -> kRecorded; "closed" -> kClosed (case-insensitive, surrounding blanks
 // ignored). kInvalidArgument for any other value, for "closed" on a kind
 // other than start, without Aion-Reply-To, or with an Aion-Reply-To that is
 // not a plain subject of at most kMaxCloseReplySubjectBytes printable ASCII
-// bytes or that lies under `prefix` (an Aion subject).
+// bytes or that CheckReplySubject refuses.
 Result<ReplyWhen> ParseReplyWhen(const Headers& headers, IngressKind kind, std::string_view prefix);
 
 // The close reply of an outbox row of KIND_CLOSE_REPLY: its subject, body

@@ -495,8 +495,14 @@ class Context {
   // Starts a child workflow of `type` (it runs even if never awaited; see
   // ChildOptions for its id and what happens to it when this run ends).
   template <typename T = Json, typename In = Json>
-  ChildWorkflow<T> child(std::string_view type, const In& input, const ChildOptions& options = {}) {
+  ChildWorkflow<T> child(std::string_view type, const In& input, const ChildOptions& options) {
     return ChildWorkflow<T>(core_, core_->StartChild(type, detail::ToPayload(input), options));
+  }
+  // With the default options (an overload for the reason `activity` has one).
+  template <typename T = Json, typename In = Json>
+  ChildWorkflow<T> child(std::string_view type, const In& input) {
+    const ChildOptions defaults;
+    return child<T>(type, input, defaults);
   }
 
   // The workflow has been asked to cancel (see CancelledError).

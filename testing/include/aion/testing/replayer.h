@@ -3,6 +3,9 @@
 // so a change can be checked against production histories before it deploys.
 // Each run is replayed by a scratch Engine on a MemoryStore (the engine's own
 // replay path). The registry is borrowed; Replay may be called from any thread.
+// Nothing a replay issues takes effect: the scratch engine has no local
+// activities and no outbox sink, so commands issued after the history's last
+// event (an open run's next step) are recorded in the scratch store only.
 #pragma once
 
 #include <chrono>
