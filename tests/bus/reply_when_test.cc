@@ -60,12 +60,12 @@ BOOST_AUTO_TEST_CASE(malformed_reply_when_is_invalid_argument) {
   BOOST_TEST((CodeOf(With(std::string("clo\0sed", 7))) == ia));
   BOOST_TEST((CodeOf(With("\xff\xfe")) == ia));
   BOOST_TEST((CodeOf(With(std::string(10000, 'c'))) == ia));
-  BOOST_TEST((CodeOf(With("closed", "")) == ia));                 // no Aion-Reply-To
-  BOOST_TEST((CodeOf(With("closed", "aion.wf.x.start")) == ia));  // an Aion subject
+  BOOST_TEST((CodeOf(With("closed", "")) == ia));                              // no Aion-Reply-To
+  BOOST_TEST((CodeOf(With("closed", "aion.wf.x.start")) == ia));               // an Aion subject
   BOOST_TEST((CodeOf(With("closed", "$JS.API.STREAM.PURGE.AION_IN")) == ia));  // a system one
-  BOOST_TEST((CodeOf(With("closed", "_INBOX.*")) == ia));         // a wildcard
-  BOOST_TEST((CodeOf(With("closed", "_INBOX.a b")) == ia));       // a blank
-  BOOST_TEST((CodeOf(With("closed", "_INBOX..a")) == ia));        // an empty token
+  BOOST_TEST((CodeOf(With("closed", "_INBOX.*")) == ia));                      // a wildcard
+  BOOST_TEST((CodeOf(With("closed", "_INBOX.a b")) == ia));                    // a blank
+  BOOST_TEST((CodeOf(With("closed", "_INBOX..a")) == ia));                     // an empty token
   BOOST_TEST((CodeOf(With("closed", ".a")) == ia));
   BOOST_TEST((CodeOf(With("closed", std::string(257, 'a'))) == ia));  // too long
   BOOST_TEST((CodeOf(With("closed", "_INBOX.\xc3\xa9")) == ia));      // not ASCII

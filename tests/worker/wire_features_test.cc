@@ -107,8 +107,7 @@ BOOST_AUTO_TEST_CASE(lifecycle_events_and_dead_letters_in_json) {
   // until it has seen one (the first is the one checked below).
   for (int n = 0; n < 40 && !sub_done; ++n) {
     const std::string id = n == 0 ? "evt-2" : "evt-2-" + std::to_string(n);
-    JsPublish(h.client(), "aion.wf." + id + ".start", R"({"workflow_type":"nope"})",
-              kJsonHeaders);
+    JsPublish(h.client(), "aion.wf." + id + ".start", R"({"workflow_type":"nope"})", kJsonHeaders);
     for (int i = 0; i < 10 && !sub_done; ++i) std::this_thread::sleep_for(50ms);
   }
   json letter = NextJson(letters);

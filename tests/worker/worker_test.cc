@@ -1,7 +1,6 @@
 // Worker in process: flag parsing, startup errors, durability across a
 // restart on the same LMDB data dir, and partition ownership between workers.
 #define BOOST_TEST_MODULE worker
-#include "aion/worker/main.h"
 #include "aion/worker/worker.h"
 
 #include <boost/test/unit_test.hpp>
@@ -10,6 +9,7 @@
 
 #include "aion/engine/ids.h"
 #include "aion/examples/reference_workflows.h"
+#include "aion/worker/main.h"
 #include "support/nats_test_server.h"
 #include "support/temp_dir.h"
 #include "support/wait.h"

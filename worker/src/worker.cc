@@ -70,7 +70,8 @@ Status Assign(Result<T> result, T* out) {
 // without its types would dead-letter every start it is sent.
 Status ValidateRegistries(const WorkerOptions& options) {
   if (options.workflows != nullptr && !options.workflows->status().ok()) {
-    return InvalidArgument("workflow registration failed: " + options.workflows->status().message());
+    return InvalidArgument("workflow registration failed: " +
+                           options.workflows->status().message());
   }
   if (options.activities != nullptr && !options.activities->status().ok()) {
     return InvalidArgument("activity registration failed: " +

@@ -1,14 +1,14 @@
 // Unit tests of the reminder workflow on Aion's test kit: an in-process
 // engine whose clock skips ahead whenever every run waits on a timer, so a
 // reminder due in 30 days completes in milliseconds. No NATS, no disk.
+#include "reminder.h"
+
 #include <aion/testing/test_environment.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <string>
-
-#include "reminder.h"
 
 namespace {
 
