@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "type_name.h"
-
 namespace aion {
 
 ActivityPool::ActivityPool(const ActivityRegistry* registry, int threads, Report report,
@@ -109,15 +107,8 @@ void ActivityPool::Execute(Attempt& attempt) {
     };
     ActivityContext ctx(result.workflow_id, result.run_id, result.activity_id, result.attempt, beat,
                         &attempt.cancelled);
-    try {
-      result.input = (*fn)(ctx, task.input());
-    } catch (const ActivityError& e) {
-      fail(e.what(), e.type(), e.non_retryable());
-    } catch (const std::exception& e) {
-      fail(e.what(), TypeNameOf(e), false);
-    } catch (...) {
-      fail("activity threw a non-std exception", "unknown", false);
-    }
+    result.activity_failed =
+        !RunActivityAttempt(*fn, ctx, task.input(), &result.input, &result.failure);
   }
   if (attempt.cancelled.load()) return;  // nobody waits for it any more
   report_(std::move(result));

@@ -1,7 +1,7 @@
 #include "aion/engine/payload.h"
 
 namespace aion {
-namespace {
+
 std::string Base64(std::string_view in) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -25,7 +25,6 @@ std::string Base64(std::string_view in) {
   }
   return out;
 }
-}  // namespace
 
 Payload JsonPayload(const Json& value) {
   Payload p;

@@ -2,6 +2,7 @@
 
 #include "aion/engine/activity.h"
 #include "aion/engine/ids.h"
+#include "type_name.h"
 
 namespace aion {
 
@@ -84,6 +85,26 @@ std::vector<std::string> ActivityRegistry::Types() const {
   std::vector<std::string> out;
   for (const auto& [type, fn] : activities_) out.push_back(type);
   return out;
+}
+
+bool RunActivityAttempt(const ActivityFn& fn, ActivityContext& ctx, const Payload& input,
+                        Payload* output, history::ActivityFailure* failure) {
+  auto fail = [failure](const std::string& message, const std::string& type, bool non_retryable) {
+    failure->set_message(message);
+    failure->set_error_type(type);
+    failure->set_non_retryable(non_retryable);
+    return false;
+  };
+  try {
+    *output = fn(ctx, input);
+    return true;
+  } catch (const ActivityError& e) {
+    return fail(e.what(), e.type(), e.non_retryable());
+  } catch (const std::exception& e) {
+    return fail(e.what(), TypeNameOf(e), false);
+  } catch (...) {
+    return fail("activity threw a non-std exception", "unknown", false);
+  }
 }
 
 }  // namespace aion

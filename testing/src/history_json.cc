@@ -14,28 +14,6 @@ namespace {
 using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 
-std::string Base64(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const unsigned n = (static_cast<unsigned char>(in[i]) << 16) |
-                       (static_cast<unsigned char>(in[i + 1]) << 8) |
-                       static_cast<unsigned char>(in[i + 2]);
-    out += {kAlphabet[(n >> 18) & 63], kAlphabet[(n >> 12) & 63], kAlphabet[(n >> 6) & 63],
-            kAlphabet[n & 63]};
-  }
-  const std::size_t rest = in.size() - i;
-  if (rest > 0) {
-    unsigned n = static_cast<unsigned char>(in[i]) << 16;
-    if (rest == 2) n |= static_cast<unsigned char>(in[i + 1]) << 8;
-    out += {kAlphabet[(n >> 18) & 63], kAlphabet[(n >> 12) & 63],
-            rest == 2 ? kAlphabet[(n >> 6) & 63] : '=', '='};
-  }
-  return out;
-}
-
 // The CLI prints a Payload as the JSON value it holds: turn it back into the
 // mapping of a Payload message (bytes are base64 in that mapping).
 Json PayloadMapping(const Json& value) {

@@ -55,15 +55,8 @@ IngressMessage TaskQueueSink::RunTask(Engine& engine, const OutboxRow& row) {
   const std::atomic<bool> never_cancelled{false};
   ActivityContext ctx(result.workflow_id, result.run_id, result.activity_id, result.attempt, beat,
                       &never_cancelled);
-  try {
-    result.input = (*fn)(ctx, task.input());
-  } catch (const ActivityError& e) {
-    fail(e.what(), e.type(), e.non_retryable());
-  } catch (const std::exception& e) {
-    fail(e.what(), typeid(e).name(), false);
-  } catch (...) {
-    fail("activity threw a non-std exception", "unknown", false);
-  }
+  result.activity_failed =
+      !RunActivityAttempt(*fn, ctx, task.input(), &result.input, &result.failure);
   return result;
 }
 

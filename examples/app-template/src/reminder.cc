@@ -1,6 +1,7 @@
 #include "reminder.h"
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -11,8 +12,11 @@ aion::Task<aion::Json> Remind(aion::Context& ctx, aion::Json input) {
   // from ctx and activities only, never from the system directly.
   std::string state = "waiting";
   ctx.on_query("state", [&state](const aion::Json&) { return aion::Json(state); });
-  const auto delay = std::chrono::milliseconds(input.value("delay_ms", 1000));
-  const auto ack_timeout = std::chrono::milliseconds(input.value("ack_timeout_ms", 86400000));
+  // 64-bit defaults: value() converts to the default's type, and 30 days of
+  // milliseconds do not fit an int.
+  const auto delay = std::chrono::milliseconds(input.value("delay_ms", std::int64_t{1000}));
+  const auto ack_timeout =
+      std::chrono::milliseconds(input.value("ack_timeout_ms", std::int64_t{86400000}));
 
   // GCC 12 mishandles temporaries inside co_await expressions: build each
   // awaitable in a named variable, then co_await it.

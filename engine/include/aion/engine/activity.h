@@ -97,6 +97,13 @@ class ActivityContext {
 // or throws (ActivityError or any std::exception) to fail the attempt.
 using ActivityFn = std::function<Payload(ActivityContext&, const Payload&)>;
 
+// Runs one attempt of the local activity `fn` on `input`. True with
+// `*output` set if it returned; false with `*failure` set if it threw: an
+// ActivityError's message, type and retryability, any other exception's
+// message and type name (retryable). Runs on the caller's thread.
+bool RunActivityAttempt(const ActivityFn& fn, ActivityContext& ctx, const Payload& input,
+                        Payload* output, history::ActivityFailure* failure);
+
 namespace detail {
 template <typename F>
 struct ActivitySignature : ActivitySignature<decltype(&F::operator())> {};

@@ -23,6 +23,8 @@ Payload JsonPayload(const Json& value);
 // kInvalidArgument if the payload is not JSON-encoded or does not parse.
 // An empty payload reads as JSON null.
 Result<Json> ParseJsonPayload(const Payload& payload);
+// Standard base64 with padding (as the protobuf JSON mapping writes bytes).
+std::string Base64(std::string_view bytes);
 // The payload as JSON text for display; binary payloads as {"base64": "..."}.
 std::string PayloadToDisplay(const Payload& payload);
 
